@@ -7,3 +7,5 @@ export type { RawFrame } from './frame-decoder.js';
 export { FrameEncoder } from './frame-encoder.js';
 export { checkPreface, hexSnippet } from './preface.js';
 export type { PrefaceCheck } from './preface.js';
+export { fromHex, messageFromJson, messageToJson, toHex } from './message-json.js';
+export type { JsonValue, MessageJson } from './message-json.js';
