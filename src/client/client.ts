@@ -1,0 +1,339 @@
+/**
+ * The producer SDK (ATP_SPEC §3, §7, §8): submit artifacts (one or pipelined batches), follow their
+ * partial results and state changes, await results, query and cancel.
+ */
+import { AtpError, codeOfWire } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { Clock } from '../internal/clock.js';
+import { artifactDigest, defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
+import { ClientConnection } from '../protocol/client-connection.js';
+import type { ConnectOptions } from '../transport/url.js';
+import { ARTIFACT_STATE_NAMES, ArtifactState, LatePolicy, Role, WatchFlags, WatchScope, isTerminalState } from '../wire/index.js';
+import type { Message, MessageOf } from '../wire/index.js';
+import { ArtifactHandle } from './handle.js';
+import type { ArtifactEvent, ArtifactOutcome } from './handle.js';
+
+/** What to submit. Only `kind` is required. */
+export interface SubmitSpec {
+  kind: string;
+  payload?: Uint8Array | string;
+  /** A producer-chosen id (hex, 32 characters); by default the id is derived from the content. */
+  id?: string;
+  priority?: number;
+  leaseTtlMs?: number;
+  maxDurationMs?: number;
+  deadlineMs?: number;
+  maxAttempts?: number;
+  parentId?: string;
+  tags?: string[];
+  /** Late-result policy: 'reject' (default), 'accept-if-unresolved', or { quorum: [k, n] }. */
+  latePolicy?: 'reject' | 'accept-if-unresolved' | { quorum: [number, number] };
+  /** Events to follow on the handle: 'result' (default), or 'all' for states and partials too. */
+  follow?: 'result' | 'all' | 'none';
+}
+
+/** Options of a client. */
+export interface ClientOptions {
+  authToken?: string;
+  tenant?: string;
+  clock?: Clock;
+  transport?: ConnectOptions;
+  reconnect?: boolean;
+}
+
+/** The answer to a CANCEL. */
+export interface CancelSummary {
+  cancelled: number;
+  alreadyFinished: number;
+  stopping: number;
+}
+
+/** The state of an artifact as QUERY reports it. */
+export interface ArtifactStatus {
+  id: string;
+  state: string;
+  attempts: number;
+  epoch: number;
+  code: ErrorCode | null;
+  lastPartialSeq: number;
+  kind: string;
+  message: string;
+}
+
+const enc = new TextEncoder();
+
+/** A producer's connection to a coordinator. */
+export class Client {
+  readonly connection: ClientConnection;
+  readonly #handles = new Map<string, ArtifactHandle>();
+
+  private constructor(conn: ClientConnection) {
+    this.connection = conn;
+  }
+
+  /** Connect to a coordinator (tcp://, tls://, ws://, memory:// URL). */
+  static async connect(url: string, options: ClientOptions = {}): Promise<Client> {
+    const conn = new ClientConnection({
+      url,
+      roles: Role.PRODUCER | Role.OBSERVER,
+      ...(options.authToken !== undefined ? { authToken: options.authToken } : {}),
+      ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.transport !== undefined ? { transport: options.transport } : {}),
+      ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
+    });
+    const client = new Client(conn);
+    await conn.start({
+      push: () => undefined,
+      up: (_w, resumed) => {
+        if (!resumed) client.#rewatch();
+      },
+      down: () => undefined,
+      closed: (err) => client.#failAll(err ?? new AtpError('ATP_ERR_UNAVAILABLE', 'the client is closed')),
+    });
+    return client;
+  }
+
+  /** Submit one artifact; resolves once the coordinator has made it durable (ACCEPTED). */
+  submit(spec: SubmitSpec): Promise<ArtifactHandle> {
+    return this.#submit(spec);
+  }
+
+  /** Submit many artifacts pipelined in as few writes as possible; resolves in order. */
+  submitMany(specs: readonly SubmitSpec[]): Promise<ArtifactHandle[]> {
+    return Promise.all(specs.map((s) => this.#submit(s)));
+  }
+
+  #submit(spec: SubmitSpec): Promise<ArtifactHandle> {
+    const payload = spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
+    const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(artifactDigest(spec.kind, payload));
+    if (idBytes.length !== 16) return Promise.reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+    const id = toHex(idBytes);
+    let latePolicy: number = LatePolicy.REJECT;
+    let quorumK = 0;
+    let quorumN = 0;
+    if (spec.latePolicy === 'accept-if-unresolved') latePolicy = LatePolicy.ACCEPT_IF_UNRESOLVED;
+    else if (typeof spec.latePolicy === 'object') {
+      latePolicy = LatePolicy.QUORUM;
+      [quorumK, quorumN] = spec.latePolicy.quorum;
+    }
+    const follow = spec.follow ?? 'result';
+    const conn = this.connection;
+    const stream = conn.nextStream();
+    const handle = this.#handles.get(id) ?? new ArtifactHandle(this, id);
+    const msg: MessageOf<'SUBMIT'> = {
+      type: 'SUBMIT',
+      stream,
+      artifactId: idBytes,
+      kind: spec.kind,
+      priority: spec.priority ?? 0,
+      latePolicy,
+      quorumK,
+      quorumN,
+      leaseTtlMs: spec.leaseTtlMs ?? 0,
+      maxDurationMs: spec.maxDurationMs ?? 0,
+      deadlineMs: spec.deadlineMs ?? 0,
+      maxAttempts: spec.maxAttempts ?? 0,
+      watch: follow === 'none' ? 0 : follow === 'all' ? 7 : 1,
+      parentId: spec.parentId !== undefined ? fromHex(spec.parentId) : new Uint8Array(16),
+      tags: spec.tags ?? [],
+      payload,
+    };
+    return new Promise<ArtifactHandle>((resolve, reject) => {
+      conn.listen(stream, (m) => {
+        switch (m.type) {
+          case 'ACCEPTED':
+            handle.accepted(toHex(m.digest.value), ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', m.duplicate === 1);
+            if (follow === 'none') conn.unlisten(stream);
+            else {
+              this.#handles.set(id, handle);
+              handle.watchStream = stream;
+            }
+            resolve(handle);
+            return;
+          case 'ERROR':
+            conn.unlisten(stream);
+            reject(new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id }));
+            return;
+          default:
+            this.#event(handle, m, stream);
+        }
+      });
+      if (!conn.send(msg)) {
+        conn.unlisten(stream);
+        reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
+      }
+    });
+  }
+
+  #event(handle: ArtifactHandle, m: Message, stream: number): void {
+    switch (m.type) {
+      case 'STATE':
+        handle.push({ type: 'state', state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', epoch: m.epoch, message: m.message });
+        return;
+      case 'PARTIAL_RESULT':
+        handle.pushPartial(m.seq, m.epoch, m.data.slice());
+        return;
+      case 'RESULT': {
+        const outcome: ArtifactOutcome = {
+          state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+          code: m.code === 0 ? null : codeOfWire(m.code),
+          message: m.message,
+          result: m.result.slice(),
+          checkpoint: m.checkpoint.slice(),
+          digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
+        };
+        this.connection.unlisten(stream);
+        this.#handles.delete(handle.id);
+        handle.settle(outcome);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** After a reconnect with a new session, watches are opened again with replay. */
+  #rewatch(): void {
+    for (const h of this.#handles.values()) this.#watchHandle(h);
+  }
+
+  #watchHandle(h: ArtifactHandle): void {
+    const conn = this.connection;
+    const stream = conn.nextStream();
+    h.watchStream = stream;
+    conn.listen(stream, (m) => this.#event(h, m, stream));
+    conn.send({ type: 'WATCH', stream, scope: WatchScope.ARTIFACT, flags: WatchFlags.PARTIALS | WatchFlags.REPLAY, artifactId: fromHex(h.id), tag: '' });
+  }
+
+  /** A handle for an artifact submitted elsewhere (follows it with WATCH and replay). */
+  follow(id: string): ArtifactHandle {
+    const existing = this.#handles.get(id);
+    if (existing !== undefined) return existing;
+    const h = new ArtifactHandle(this, id);
+    this.#handles.set(id, h);
+    this.#watchHandle(h);
+    return h;
+  }
+
+  /** ATP_SPEC §8: cancel an artifact, or its whole subtree (present and future). */
+  async cancel(id: string, options: { subtree?: boolean; reason?: string } = {}): Promise<CancelSummary> {
+    const conn = this.connection;
+    const m = await conn.request(
+      { type: 'CANCEL', stream: conn.nextStream(), artifactId: fromHex(id), subtree: options.subtree ? 1 : 0, reason: options.reason ?? '' },
+      (x): x is MessageOf<'CANCEL_RESULT'> => x.type === 'CANCEL_RESULT',
+    );
+    return { cancelled: m.cancelled, alreadyFinished: m.alreadyFinished, stopping: m.stopping };
+  }
+
+  /** ATP_SPEC §7.3: the current state of an artifact (state UNKNOWN if the coordinator has none). */
+  async query(id: string): Promise<ArtifactStatus> {
+    const conn = this.connection;
+    const m = await conn.request({ type: 'QUERY', stream: conn.nextStream(), artifactId: fromHex(id), withResult: 0 }, (x): x is MessageOf<'STATE'> => x.type === 'STATE');
+    return {
+      id,
+      state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+      attempts: m.attempts,
+      epoch: m.epoch,
+      code: m.code === 0 ? null : codeOfWire(m.code),
+      lastPartialSeq: m.lastPartialSeq,
+      kind: m.kind,
+      message: m.message,
+    };
+  }
+
+  /** The outcome of a terminal artifact, or undefined while it is not terminal. */
+  async outcome(id: string): Promise<ArtifactOutcome | undefined> {
+    const conn = this.connection;
+    const stream = conn.nextStream();
+    return new Promise<ArtifactOutcome | undefined>((resolve, reject) => {
+      conn.listen(stream, (m) => {
+        if (m.type === 'ERROR') {
+          conn.unlisten(stream);
+          reject(new AtpError(codeOfWire(m.code), m.message));
+        } else if (m.type === 'STATE' && !isTerminalState(m.state)) {
+          conn.unlisten(stream);
+          resolve(undefined);
+        } else if (m.type === 'RESULT') {
+          conn.unlisten(stream);
+          resolve({
+            state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+            code: m.code === 0 ? null : codeOfWire(m.code),
+            message: m.message,
+            result: m.result.slice(),
+            checkpoint: m.checkpoint.slice(),
+            digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
+          });
+        }
+      });
+      conn.send({ type: 'QUERY', stream, artifactId: fromHex(id), withResult: 1 });
+    });
+  }
+
+  /**
+   * ATP_SPEC §7.1: follow every artifact of a subtree or a tag. Events arrive on the iterator until
+   * `stop()`.
+   */
+  watch(target: { subtree: string } | { tag: string } | { artifact: string }, options: { partials?: boolean; replay?: boolean } = {}) {
+    const conn = this.connection;
+    const stream = conn.nextStream();
+    const queue: Array<ArtifactEvent & { id: string }> = [];
+    let wake: (() => void) | undefined;
+    let stopped = false;
+    conn.listen(stream, (m) => {
+      let ev: (ArtifactEvent & { id: string }) | undefined;
+      if (m.type === 'STATE') ev = { id: toHex(m.artifactId), type: 'state', state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', epoch: m.epoch, message: m.message };
+      else if (m.type === 'PARTIAL_RESULT') ev = { id: toHex(m.artifactId), type: 'partial', seq: m.seq, epoch: m.epoch, data: m.data.slice() };
+      else if (m.type === 'RESULT')
+        ev = {
+          id: toHex(m.artifactId),
+          type: 'result',
+          outcome: { state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', code: m.code === 0 ? null : codeOfWire(m.code), message: m.message, result: m.result.slice(), checkpoint: m.checkpoint.slice(), digest: m.digest.alg === 0 ? null : toHex(m.digest.value) },
+        };
+      if (ev !== undefined) {
+        queue.push(ev);
+        wake?.();
+      }
+    });
+    const scope = 'subtree' in target ? WatchScope.SUBTREE : 'tag' in target ? WatchScope.TAG : WatchScope.ARTIFACT;
+    const idHex = 'subtree' in target ? target.subtree : 'artifact' in target ? target.artifact : undefined;
+    conn.send({
+      type: 'WATCH',
+      stream,
+      scope,
+      flags: (options.partials ? WatchFlags.PARTIALS : 0) | (options.replay ? WatchFlags.REPLAY : 0),
+      artifactId: idHex === undefined ? new Uint8Array(16) : fromHex(idHex),
+      tag: 'tag' in target ? target.tag : '',
+    });
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      conn.unlisten(stream);
+      conn.send({ type: 'UNWATCH', stream: conn.nextStream(), watchStream: stream });
+      wake?.();
+    };
+    const events = async function* () {
+      while (!stopped) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (stopped) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    };
+    return { events: events(), stop };
+  }
+
+  #failAll(err: AtpError): void {
+    for (const h of this.#handles.values()) h.fail(err);
+    this.#handles.clear();
+  }
+
+  /** Leave (GOAWAY) and close. */
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+/** Terminal state names. */
+export const TERMINAL_STATES = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
+void ArtifactState;

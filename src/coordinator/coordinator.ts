@@ -1,0 +1,632 @@
+/**
+ * The coordinator: accepts connections, runs the handshake, routes each frame to its handler,
+ * grants leases against credits, keeps lease expiry on one timer heap (session-level renewal),
+ * revokes with a deadline, and fans events out to watchers. It never runs user code.
+ */
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
+import { AtpError, wireCodeOf } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import { IdGenerator, equalBytes, fromHex, randomId, sha256, toHex } from '../internal/ids.js';
+import { TimerHeap } from '../internal/timer-heap.js';
+import { Channel } from '../protocol/channel.js';
+import type { ArtifactResult, ArtifactView, Grant, RevokeOrder, Store } from '../store/store.js';
+import { listen } from '../transport/url.js';
+import type { ListenOptions } from '../transport/url.js';
+import type { Listener, Transport } from '../transport/transport.js';
+import { GoawayMode, Limits, PROTOCOL_VERSION, Role, specOf } from '../wire/index.js';
+import type { Message, MessageOf } from '../wire/index.js';
+import type { Core } from './core.js';
+import { resolveOptions } from './options.js';
+import type { CoordinatorOptions, ResolvedOptions } from './options.js';
+import { SubmitBatcher, handleCancel, handleQuery, handleUnwatch, handleWatch } from './producer-handlers.js';
+import { ServerSession } from './session.js';
+import { WatchHub } from './watch-hub.js';
+import { handleCheckpoint, handleComplete, handleCredit, handleFail, handlePartial, handleRelease, handleRenew, handleRevokeAck, sendLeaseLost } from './worker-handlers.js';
+
+/** Diagnostics channel on which the coordinator publishes `{ event, ...detail }` records. */
+export const COORDINATOR_DIAGNOSTICS = 'atp:coordinator';
+const diag = diagnosticsChannel(COORDINATOR_DIAGNOSTICS);
+
+const WORKER_FRAMES = new Set(['CREDIT', 'RENEW', 'PARTIAL', 'CHECKPOINT', 'COMPLETE', 'FAIL', 'RELEASE', 'REVOKE_ACK']);
+
+/** A running coordinator. */
+export class Coordinator implements Core {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly timers: TimerHeap;
+  readonly watches = new WatchHub();
+  readonly #sessions = new Map<string, ServerSession>();
+  readonly #channels = new Set<Channel>();
+  readonly #listeners: Listener[] = [];
+  readonly #hungry = new Map<string, Set<ServerSession>>();
+  readonly #dispatchQueue = new Set<ServerSession>();
+  readonly #leaseIds = new IdGenerator();
+  readonly #submits: SubmitBatcher;
+  #dispatchScheduled = false;
+  #started = false;
+  #closing = false;
+
+  constructor(options: CoordinatorOptions = {}) {
+    this.options = resolveOptions(options);
+    this.store = this.options.store;
+    this.timers = new TimerHeap(this.options.clock);
+    this.#submits = new SubmitBatcher(this);
+  }
+
+  /** Open the store and recover: leases held at a crash wait for their workers for one resume window. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.store.open();
+    const now = this.now();
+    const sessions = await this.store.loadSessions();
+    const held = await this.store.heldLeases();
+    for (const rec of sessions) {
+      const s = new ServerSession({
+        id: rec.sessionId,
+        token: fromHex(rec.tokenHash),
+        nodeId: rec.nodeId,
+        tenant: rec.tenant,
+        roles: rec.roles,
+        kinds: new Set(),
+        now,
+        clientMaxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+      });
+      this.#sessions.set(s.id, s);
+    }
+    const orphans = [];
+    for (const lease of held) {
+      const s = this.#sessions.get(lease.sessionId);
+      if (s === undefined) orphans.push({ leaseId: lease.leaseId, epoch: lease.epoch, sessionId: lease.sessionId });
+      else s.leases.set(lease.leaseId, { lease: { ...lease, grantedAt: Math.min(lease.grantedAt, now) }, renewedAt: now, maxDurationTimer: undefined });
+    }
+    if (orphans.length > 0) await this.#loseAndReport(orphans, 'ATP_ERR_LEASE_EXPIRED');
+    for (const s of this.#sessions.values()) this.#detach(s, 'recovered after a coordinator restart');
+    for (const d of await this.store.pendingDeadlines()) this.armDeadline(d.tenant, d.id, d.deadlineAt);
+    this.emit('started', { store: this.store.name, sessions: sessions.length, leases: held.length });
+  }
+
+  /** Listen on a URL (tcp://, tls://, ws://, memory://); returns the listener. */
+  async listen(url: string, options: ListenOptions = {}): Promise<Listener> {
+    await this.start();
+    const l = await listen(url, { ...options, maxFrameBytes: this.options.maxFrameBytes }, (t) => this.accept(t));
+    this.#listeners.push(l);
+    this.emit('listening', { url: l.url });
+    return l;
+  }
+
+  /** Take over an accepted connection. */
+  accept(transport: Transport): void {
+    if (this.#closing) {
+      transport.destroy();
+      return;
+    }
+    const ch = new Channel(transport, { side: 'coordinator', clock: this.options.clock });
+    this.#channels.add(ch);
+    let session: ServerSession | undefined;
+    const handshake = this.options.clock.setTimer(this.options.handshakeTimeoutMs, () => {
+      if (session === undefined) ch.fail(new AtpError('ATP_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${this.options.handshakeTimeoutMs} ms`));
+    });
+    ch.start({
+      message: (msg) => {
+        if (session === undefined) {
+          if (msg.type === 'PING') return ch.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
+          if (msg.type !== 'HELLO') return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before HELLO`));
+          handshake.cancel();
+          this.#hello(ch, msg).then(
+            (s) => {
+              session = s;
+              if (ch.closed && s.channel === ch) this.#detach(s, 'connection closed during the handshake');
+            },
+            (err: unknown) => ch.fail(err instanceof AtpError ? err : new AtpError('ATP_ERR_INTERNAL', String(err))),
+          );
+          return;
+        }
+        this.#route(session, msg);
+      },
+      closed: (err) => {
+        handshake.cancel();
+        this.#channels.delete(ch);
+        if (session !== undefined && session.channel === ch) this.#detach(session, err?.message ?? 'connection closed');
+      },
+    });
+  }
+
+  // ---- handshake (ATP_SPEC §4.1) -------------------------------------------------------------
+
+  async #hello(ch: Channel, hello: MessageOf<'HELLO'>): Promise<ServerSession> {
+    const o = this.options;
+    if (hello.minVersion > PROTOCOL_VERSION || hello.maxVersion < PROTOCOL_VERSION) {
+      throw new AtpError('ATP_ERR_UNSUPPORTED_VERSION', `versions ${hello.minVersion}-${hello.maxVersion} offered; this coordinator speaks ${PROTOCOL_VERSION}`);
+    }
+    if (hello.roles === 0 || (hello.roles & ~7) !== 0) throw new AtpError('ATP_ERR_PARAM', `roles ${hello.roles} must be a non-empty set of 1 worker, 2 producer, 4 observer`);
+    if (hello.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || hello.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
+      throw new AtpError('ATP_ERR_PARAM', `maxFrameBytes ${hello.maxFrameBytes} is outside [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}]`);
+    }
+    let tenant = hello.tenant ?? '';
+    let allowed = 7;
+    if (o.tokens !== undefined) {
+      if (hello.authToken === undefined) throw new AtpError('ATP_ERR_UNAUTHORIZED', 'this coordinator requires an auth token');
+      const presented = Buffer.from(hello.authToken);
+      let grant;
+      for (const [token, g] of o.tokens) if (equalBytes(Buffer.from(token), presented)) grant = g;
+      if (grant === undefined) throw new AtpError('ATP_ERR_AUTH_FAILED', 'the auth token was refused');
+      if (hello.tenant !== undefined && hello.tenant !== grant.tenant) throw new AtpError('ATP_ERR_FORBIDDEN', `the token does not grant tenant ${JSON.stringify(hello.tenant)}`);
+      tenant = grant.tenant;
+      allowed = grant.roles;
+    }
+    if ((hello.roles & ~allowed) !== 0) throw new AtpError('ATP_ERR_FORBIDDEN', `roles ${hello.roles} requested, ${allowed} allowed`);
+    const now = this.now();
+    let s: ServerSession | undefined;
+    let resumed = false;
+    let token: Uint8Array;
+    if (hello.resumeSessionId !== undefined && hello.resumeToken !== undefined) {
+      const old = this.#sessions.get(toHex(hello.resumeSessionId));
+      // The stored token is its hash: compare hashes in constant time (ATP_SPEC §13).
+      if (old !== undefined && equalBytes(old.token, sha256(hello.resumeToken)) && old.nodeId === toHex(hello.nodeId)) {
+        s = old;
+        resumed = true;
+        const prev = old.channel;
+        old.channel = ch; // before closing the old connection, so that its close does not detach the session
+        if (prev !== undefined && prev !== ch && !prev.closed) prev.close('ATP_ERR_SESSION_REPLACED', 'the session was resumed on another connection');
+        old.resumeTimer?.cancel();
+        old.resumeTimer = undefined;
+      }
+    }
+    if (s === undefined) {
+      token = randomId(32);
+      s = new ServerSession({
+        id: toHex(randomId(16)),
+        token: sha256(token),
+        nodeId: toHex(hello.nodeId),
+        tenant,
+        roles: hello.roles,
+        kinds: new Set(hello.kinds),
+        now,
+        clientMaxFrameBytes: hello.maxFrameBytes,
+      });
+      this.#sessions.set(s.id, s);
+      if ((hello.roles & Role.WORKER) !== 0) await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant, roles: hello.roles });
+    } else {
+      token = hello.resumeToken!;
+      // A session recovered after a restart learns its kinds again from the new HELLO.
+      if (s.kinds.size === 0) for (const k of hello.kinds) (s.kinds as Set<string>).add(k);
+    }
+    s.channel = ch;
+    s.credits = hello.credits;
+    s.lastRenewAt = now;
+    const idle = Math.min(...[hello.idleTimeoutMs, o.idleTimeoutMs].filter((v) => v > 0));
+    ch.send({
+      type: 'WELCOME',
+      stream: 0,
+      version: PROTOCOL_VERSION,
+      roles: s.roles,
+      resumed: resumed ? 1 : 0,
+      sessionId: fromHex(s.id),
+      resumeToken: token,
+      heartbeatMs: o.heartbeatMs,
+      idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
+      maxFrameBytes: o.maxFrameBytes,
+      resumeWindowMs: o.resumeWindowMs,
+      cancelDeadlineMs: o.cancelDeadlineMs,
+      agent: o.agent,
+      capabilities: [],
+    });
+    ch.setMaxFrameBytes(o.maxFrameBytes);
+    if (Number.isFinite(idle)) ch.setIdleTimeout(idle);
+    this.emit('session', { sessionId: s.id, nodeId: s.nodeId, roles: s.roles, resumed, remote: ch.transport.remote });
+    if (resumed) {
+      // Revokes that were due while detached are sent again.
+      for (const r of s.revoking.values()) this.#sendRevoke(s, r.lease, r.code, 'revoked while disconnected');
+      this.armExpiry(s);
+    }
+    this.dispatch(s);
+    return s;
+  }
+
+  // ---- routing -------------------------------------------------------------------------------
+
+  #route(s: ServerSession, msg: Message): void {
+    const ch = s.channel;
+    if (ch === undefined) return;
+    const spec = specOf(msg.type);
+    if (spec.sender === 'coordinator') return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} is sent only by a coordinator`));
+    if (WORKER_FRAMES.has(msg.type) && (s.roles & Role.WORKER) === 0) {
+      return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the worker role`, spec.code);
+    }
+    switch (msg.type) {
+      case 'HELLO':
+        return ch.fail(new AtpError('ATP_ERR_PROTOCOL', 'a second HELLO'));
+      case 'PING':
+        return this.#ping(s, msg);
+      case 'PONG':
+      case 'ERROR':
+        return;
+      case 'GOAWAY':
+        return this.#goaway(s, msg);
+      case 'SUBMIT':
+      case 'CANCEL':
+        if ((s.roles & Role.PRODUCER) === 0) return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the producer role`, spec.code);
+        return msg.type === 'SUBMIT' ? this.#submits.submit(s, msg) : handleCancel(this, s, msg);
+      case 'WATCH':
+      case 'UNWATCH':
+      case 'QUERY':
+        if ((s.roles & (Role.PRODUCER | Role.OBSERVER)) === 0) return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the observer or producer role`, spec.code);
+        return msg.type === 'WATCH' ? handleWatch(this, s, msg) : msg.type === 'UNWATCH' ? handleUnwatch(this, s, msg) : handleQuery(this, s, msg);
+      case 'CREDIT':
+        return handleCredit(this, s, msg);
+      case 'RENEW':
+        return handleRenew(this, s, msg);
+      case 'PARTIAL':
+        return handlePartial(this, s, msg);
+      case 'CHECKPOINT':
+        return handleCheckpoint(this, s, msg);
+      case 'COMPLETE':
+        return handleComplete(this, s, msg);
+      case 'FAIL':
+        return handleFail(this, s, msg);
+      case 'RELEASE':
+        return handleRelease(this, s, msg);
+      case 'REVOKE_ACK':
+        return handleRevokeAck(this, s, msg);
+      default:
+        return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} is not sent by clients`));
+    }
+  }
+
+  #ping(s: ServerSession, msg: MessageOf<'PING'>): void {
+    const now = this.now();
+    if (now - s.pingWindowStart >= 1000) {
+      s.pingWindowStart = now;
+      s.pings = 0;
+    }
+    if (++s.pings > 10) return s.channel?.fail(new AtpError('ATP_ERR_ENHANCE_YOUR_CALM', 'more than 10 PINGs per second'));
+    s.channel?.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
+  }
+
+  /** GOAWAY from a client (ATP_SPEC §11.2): drain or leave. */
+  #goaway(s: ServerSession, msg: MessageOf<'GOAWAY'>): void {
+    if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) {
+      this.#startDrain(s, msg.mode, msg.deadlineMs || this.options.drainDeadlineMs, false);
+      return;
+    }
+    // A graceful leave: held leases are released at once, no resume window (ATP_SPEC §11.3).
+    this.endSession(s, 'release');
+    s.channel?.close('ATP_ERR_NONE', 'goodbye');
+  }
+
+  /** Ask a worker session to drain (ATP_SPEC §11.2). */
+  drainSession(sessionId: string, mode: 1 | 2, deadlineMs = this.options.drainDeadlineMs): boolean {
+    const s = this.#sessions.get(sessionId);
+    if (s === undefined || !s.connected) return false;
+    this.#startDrain(s, mode, deadlineMs, true);
+    return true;
+  }
+
+  #startDrain(s: ServerSession, mode: number, deadlineMs: number, notify: boolean): void {
+    if (s.draining !== 0) return;
+    s.draining = mode;
+    this.#dispatchQueue.delete(s);
+    for (const set of this.#hungry.values()) set.delete(s);
+    if (notify) s.channel?.send({ type: 'GOAWAY', stream: 0, code: 0, mode, deadlineMs, reason: 'drain requested by the coordinator' });
+    this.emit('drain', { sessionId: s.id, mode, deadlineMs, by: notify ? 'coordinator' : 'worker' });
+    s.drainTimer = this.timers.at(this.now() + deadlineMs, () => {
+      // At the deadline what is left is revoked and handed back (ATP_SPEC §11.2).
+      const refs = [...s.leases.values()].map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
+      for (const h of s.leases.values()) this.#sendRevoke(s, h.lease, 'ATP_ERR_WORKER_LEAVING', 'drain deadline passed');
+      void Promise.all(refs.map((r) => this.store.release(r, undefined, this.now()))).then((outs) => {
+        for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+        s.leases.clear();
+        s.channel?.close('ATP_ERR_NONE', 'drain deadline passed');
+      });
+    });
+  }
+
+  // ---- dispatch (ATP_SPEC §5.1–5.2) ---------------------------------------------------------
+
+  dispatch(s: ServerSession): void {
+    if ((s.roles & Role.WORKER) === 0 || s.credits <= 0 || s.draining !== 0 || !s.connected) return;
+    this.#dispatchQueue.add(s);
+    if (!this.#dispatchScheduled) {
+      this.#dispatchScheduled = true;
+      setImmediate(() => this.#runDispatch());
+    }
+  }
+
+  wake(tenant: string, kind: string): void {
+    const set = this.#hungry.get(`${tenant}\0${kind}`);
+    if (set === undefined) return;
+    for (const s of set) this.dispatch(s);
+  }
+
+  #runDispatch(): void {
+    this.#dispatchScheduled = false;
+    const batch = [...this.#dispatchQueue];
+    this.#dispatchQueue.clear();
+    for (const s of batch) this.#acquire(s);
+  }
+
+  #acquire(s: ServerSession): void {
+    if (s.acquiring || s.credits <= 0 || s.draining !== 0 || !s.connected || this.#closing) return;
+    s.acquiring = true;
+    const want = s.credits;
+    this.store
+      .acquire({ tenant: s.tenant, sessionId: s.id, nodeId: s.nodeId, kinds: s.kinds, max: want, now: this.now(), newLeaseId: () => this.#leaseIds.nextHex() })
+      .then(
+        (grants) => {
+          s.acquiring = false;
+          for (const g of grants) this.#grant(s, g);
+          for (const k of s.kinds) {
+            const key = `${s.tenant}\0${k}`;
+            let set = this.#hungry.get(key);
+            if (grants.length < want) {
+              if (set === undefined) this.#hungry.set(key, (set = new Set()));
+              set.add(s);
+            } else set?.delete(s);
+          }
+          if (grants.length > 0 && s.credits > 0) this.dispatch(s);
+        },
+        (err: unknown) => {
+          s.acquiring = false;
+          this.fault('acquire', err, s);
+        },
+      );
+  }
+
+  #grant(s: ServerSession, g: Grant): void {
+    const now = this.now();
+    if (!s.connected || s.draining !== 0) {
+      // The worker left while the store was granting: hand the lease straight back.
+      void this.store.release({ leaseId: g.leaseId, epoch: g.epoch, sessionId: s.id }, undefined, now).then((out) => {
+        if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+      });
+      return;
+    }
+    s.credits--;
+    const held = { lease: g, renewedAt: now, maxDurationTimer: undefined };
+    s.leases.set(g.leaseId, held);
+    s.channel!.send({
+      type: 'LEASE',
+      stream: 0,
+      leaseId: fromHex(g.leaseId),
+      artifactId: fromHex(g.artifactId),
+      epoch: g.epoch,
+      attempt: Math.min(g.epoch, 0xffff),
+      ttlMs: g.ttlMs,
+      maxDurationMs: g.maxDurationMs,
+      deadlineMs: g.deadlineAt > 0 ? Math.max(1, Math.min(0xffffffff, Math.round(g.deadlineAt - now))) : 0,
+      lastPartialSeq: g.lastPartialSeq,
+      kind: g.kind,
+      parentId: g.parentId === null ? new Uint8Array(16) : fromHex(g.parentId),
+      digest: { alg: 1, value: fromHex(g.digest) },
+      checkpoint: g.checkpoint,
+      payload: g.payload,
+    });
+    const expiry = s.expiryOf(held);
+    if (expiry < s.expiryAt) this.armExpiry(s);
+    this.publish({
+      tenant: g.tenant,
+      id: g.artifactId,
+      digest: g.digest,
+      kind: g.kind,
+      state: 'LEASED',
+      parentId: g.parentId,
+      tags: [],
+      epoch: g.epoch,
+      failedAttempts: 0,
+      code: null,
+      message: '',
+      lastPartialSeq: g.lastPartialSeq,
+      deadlineAt: g.deadlineAt,
+    });
+  }
+
+  // ---- lease expiry (ATP_SPEC §5.4), one heap entry per session --------------------------------
+
+  armExpiry(s: ServerSession): void {
+    s.expiryTimer?.cancel();
+    s.expiryTimer = undefined;
+    s.expiryAt = Infinity;
+    let next = Infinity;
+    for (const h of s.leases.values()) next = Math.min(next, s.expiryOf(h));
+    if (next === Infinity) return;
+    s.expiryAt = next;
+    s.expiryTimer = this.timers.at(next, () => this.#checkExpiry(s));
+  }
+
+  #checkExpiry(s: ServerSession): void {
+    s.expiryTimer = undefined;
+    s.expiryAt = Infinity;
+    const now = this.now();
+    const lost = [];
+    for (const h of s.leases.values()) if (s.expiryOf(h) <= now) lost.push(h);
+    for (const h of lost) s.leases.delete(h.lease.leaseId);
+    if (lost.length > 0) {
+      const refs = lost.map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
+      for (const h of lost) {
+        if (s.connected) sendLeaseLost(s, 0, fromHex(h.lease.leaseId), h.lease.epoch, h.lease.artifactId, 'ATP_ERR_LEASE_EXPIRED', 'the lease expired without renewal');
+      }
+      void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
+    }
+    this.armExpiry(s);
+  }
+
+  async #loseAndReport(refs: Array<{ leaseId: string; epoch: number; sessionId: string }>, code: ErrorCode): Promise<void> {
+    try {
+      const outs = await this.store.loseLeases(refs, code, this.now());
+      for (const o of outs) {
+        this.emit('lease-lost', { leaseId: o.lease.leaseId, artifactId: o.lease.artifactId, epoch: o.lease.epoch, code });
+        if (o.changed !== undefined) this.#afterChange(o.changed.view, o.changed.result, o.changed.revoke);
+      }
+    } catch (err) {
+      this.fault('lose leases', err);
+    }
+  }
+
+  #afterChange(view: ArtifactView, result: ArtifactResult | undefined, revoke: readonly RevokeOrder[]): void {
+    this.publish(view, result);
+    this.revoke(revoke);
+    if (view.state === 'PENDING') this.wake(view.tenant, view.kind);
+  }
+
+  // ---- sessions: detach, resume window, end (ATP_SPEC §11) ---------------------------------------
+
+  #detach(s: ServerSession, why: string): void {
+    s.channel = undefined;
+    for (const set of this.#hungry.values()) set.delete(s);
+    this.#dispatchQueue.delete(s);
+    for (const w of [...s.watches.values()]) this.watches.remove(w);
+    if ((s.roles & Role.WORKER) === 0 || (s.leases.size === 0 && s.revoking.size === 0)) {
+      this.#forget(s);
+      return;
+    }
+    this.emit('detached', { sessionId: s.id, leases: s.leases.size, why });
+    // Leases wait for the worker to resume, at most one resume window (or their ttl, if shorter).
+    s.resumeTimer?.cancel();
+    s.resumeTimer = this.timers.at(this.now() + this.options.resumeWindowMs, () => {
+      s.resumeTimer = undefined;
+      if (s.connected) return;
+      this.endSession(s, 'lose');
+    });
+  }
+
+  endSession(s: ServerSession, how: 'release' | 'lose'): void {
+    const refs = [...s.leases.values()].map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
+    for (const h of s.leases.values()) h.maxDurationTimer?.cancel();
+    s.leases.clear();
+    s.expiryTimer?.cancel();
+    if (refs.length > 0) {
+      if (how === 'lose') void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
+      else
+        void Promise.all(refs.map((r) => this.store.release(r, undefined, this.now()))).then((outs) => {
+          for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+        });
+    }
+    this.#forget(s);
+  }
+
+  #forget(s: ServerSession): void {
+    for (const r of s.revoking.values()) r.timer.cancel();
+    s.revoking.clear();
+    s.expiryTimer?.cancel();
+    s.resumeTimer?.cancel();
+    s.drainTimer?.cancel();
+    for (const w of [...s.watches.values()]) this.watches.remove(w);
+    for (const set of this.#hungry.values()) set.delete(s);
+    this.#sessions.delete(s.id);
+    if ((s.roles & Role.WORKER) !== 0) void this.store.dropSession(s.id).catch((err: unknown) => this.fault('drop session', err));
+  }
+
+  // ---- revocation (ATP_SPEC §8.2) -------------------------------------------------------------
+
+  revoke(orders: readonly RevokeOrder[]): void {
+    for (const o of orders) {
+      const s = this.#sessions.get(o.lease.sessionId);
+      if (s === undefined) continue;
+      const held = s.leases.get(o.lease.leaseId);
+      held?.maxDurationTimer?.cancel();
+      s.leases.delete(o.lease.leaseId);
+      const timer = this.timers.at(this.now() + this.options.cancelDeadlineMs, () => {
+        // No acknowledgement in time: the lease is fenced anyway; correctness never waits for the worker.
+        if (s.revoking.delete(o.lease.leaseId)) this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId });
+      });
+      s.revoking.set(o.lease.leaseId, { lease: o.lease, code: o.code, timer });
+      this.#sendRevoke(s, o.lease, o.code, o.reason);
+    }
+  }
+
+  #sendRevoke(s: ServerSession, lease: { leaseId: string; epoch: number; artifactId: string }, code: ErrorCode, reason: string): void {
+    s.channel?.send({
+      type: 'REVOKE',
+      stream: 0,
+      leaseId: fromHex(lease.leaseId),
+      epoch: lease.epoch,
+      artifactId: fromHex(lease.artifactId),
+      code: wireCodeOf(code),
+      deadlineMs: this.options.cancelDeadlineMs,
+      reason: reason.slice(0, 1000),
+    });
+  }
+
+  revokedCode(s: ServerSession, leaseId: string): ErrorCode | undefined {
+    return s.revoking.get(leaseId)?.code;
+  }
+
+  // ---- deadlines (ATP_SPEC §3.4) ----------------------------------------------------------------
+
+  armDeadline(tenant: string, id: string, deadlineAt: number): void {
+    this.timers.at(deadlineAt, () => {
+      this.store.expire(tenant, id, this.now()).then(
+        (out) => {
+          if (out !== undefined) {
+            this.#afterChange(out.view, out.result, out.revoke);
+            this.emit('expired', { artifactId: id });
+          }
+        },
+        (err: unknown) => this.fault('expire', err),
+      );
+    });
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  publish(view: ArtifactView, result?: ArtifactResult): void {
+    this.#fanOut(view, (w) => this.watches.deliver(w, view, result));
+  }
+
+  publishPartial(view: ArtifactView, seq: number, epoch: number, data: Uint8Array): void {
+    const copy = data.slice();
+    this.#fanOut(view, (w) => this.watches.deliverPartial(w, view.id, seq, epoch, copy));
+  }
+
+  /**
+   * Deliver in the order the store decided. Without subtree watches delivery is synchronous; with
+   * them the ancestor look-ups go through one chain so that events keep their order.
+   */
+  #fanOut(view: ArtifactView, deliver: (watches: ReturnType<WatchHub['matching']>) => void): void {
+    if (!this.watches.hasSubtreeWatches || view.parentId === null) {
+      if (this.#chainDepth === 0) return deliver(this.watches.matching(view, []));
+    }
+    this.#chainDepth++;
+    this.#chain = this.#chain
+      .then(() => (view.parentId === null ? [] : this.store.ancestors(view.tenant, view.id)))
+      .then(
+        (a) => deliver(this.watches.matching(view, a)),
+        (err: unknown) => this.fault('ancestors', err),
+      )
+      .finally(() => this.#chainDepth--);
+  }
+  #chain: Promise<void> = Promise.resolve();
+  #chainDepth = 0;
+
+  now(): number {
+    return this.options.clock.now();
+  }
+
+  session(id: string): ServerSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Sessions now known (connected or within their resume window). */
+  get sessions(): ReadonlyMap<string, ServerSession> {
+    return this.#sessions;
+  }
+
+  fault(where: string, err: unknown, s?: ServerSession): void {
+    this.emit('fault', { where, error: err instanceof Error ? err.message : String(err), sessionId: s?.id });
+  }
+
+  emit(event: string, detail: Record<string, unknown>): void {
+    if (diag.hasSubscribers) diag.publish({ event, ...detail });
+  }
+
+  /** Stop: GOAWAY(ATP_ERR_SHUTTING_DOWN) to every session, close listeners and the store. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const l of this.#listeners) await l.close();
+    for (const ch of [...this.#channels]) ch.close('ATP_ERR_SHUTTING_DOWN', 'the coordinator is shutting down');
+    this.timers.clear();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,67 @@
+/** Coordinator options and their defaults (ATP_SPEC §4.6). */
+import type { Clock } from '../internal/clock.js';
+import { systemClock } from '../internal/clock.js';
+import type { Store } from '../store/store.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { Limits } from '../wire/index.js';
+
+/** What a bearer token grants (ATP_SPEC §4.5). */
+export interface TokenGrant {
+  /** Role bits the token may use (1 worker, 2 producer, 4 observer). */
+  roles: number;
+  tenant: string;
+}
+
+/** Options of a coordinator. Every duration is in milliseconds. */
+export interface CoordinatorOptions {
+  store?: Store;
+  clock?: Clock;
+  /** Default lease ttl for artifacts that do not set one. */
+  leaseTtlMs?: number;
+  /** How often clients send RENEW or PING. */
+  heartbeatMs?: number;
+  idleTimeoutMs?: number;
+  resumeWindowMs?: number;
+  cancelDeadlineMs?: number;
+  drainDeadlineMs?: number;
+  handshakeTimeoutMs?: number;
+  maxAttempts?: number;
+  maxFrameBytes?: number;
+  /** Bearer tokens; when set, every session must present one. Keys are the token strings. */
+  tokens?: ReadonlyMap<string, TokenGrant>;
+  /** Implementation name sent in WELCOME. */
+  agent?: string;
+}
+
+/** Options with every default applied. */
+export interface ResolvedOptions extends Required<Omit<CoordinatorOptions, 'tokens'>> {
+  tokens: ReadonlyMap<string, TokenGrant> | undefined;
+}
+
+/** Apply defaults and check ranges (RangeError on a bad value). */
+export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
+  const r: ResolvedOptions = {
+    store: o.store ?? new MemoryStore(),
+    clock: o.clock ?? systemClock,
+    leaseTtlMs: o.leaseTtlMs ?? 30_000,
+    heartbeatMs: o.heartbeatMs ?? 10_000,
+    idleTimeoutMs: o.idleTimeoutMs ?? 30_000,
+    resumeWindowMs: o.resumeWindowMs ?? 5_000,
+    cancelDeadlineMs: o.cancelDeadlineMs ?? 5_000,
+    drainDeadlineMs: o.drainDeadlineMs ?? 30_000,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
+    maxAttempts: o.maxAttempts ?? 3,
+    maxFrameBytes: o.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
+    tokens: o.tokens,
+    agent: o.agent ?? 'atp-ts/0.1',
+  };
+  const positive: Array<keyof ResolvedOptions> = ['leaseTtlMs', 'heartbeatMs', 'resumeWindowMs', 'cancelDeadlineMs', 'drainDeadlineMs', 'handshakeTimeoutMs', 'maxAttempts'];
+  for (const k of positive) {
+    const v = r[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0xffffffff) throw new RangeError(`coordinator option ${k} must be a positive integer, got ${String(v)}`);
+  }
+  if (r.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || r.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
+    throw new RangeError(`coordinator option maxFrameBytes must be in [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}], got ${r.maxFrameBytes}`);
+  }
+  return r;
+}

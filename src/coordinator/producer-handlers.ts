@@ -1,0 +1,249 @@
+/** Handlers for producer and observer frames: SUBMIT, CANCEL, WATCH, UNWATCH, QUERY (ATP_SPEC §3, §7, §8). */
+import { KIND_PATTERN, artifactDigest, isZeroId, toHex } from '../internal/ids.js';
+import type { NewArtifact, SubmitOutcome } from '../store/store.js';
+import { ArtifactState, LatePolicy, WatchFlags, WatchScope } from '../wire/index.js';
+import type { MessageOf } from '../wire/index.js';
+import type { Core } from './core.js';
+import type { ServerSession, Watch } from './session.js';
+import { WatchHub, resultMessage, stateMessage } from './watch-hub.js';
+
+interface PendingSubmit {
+  s: ServerSession;
+  msg: MessageOf<'SUBMIT'>;
+  artifact: NewArtifact;
+}
+
+/** Collects the SUBMITs that arrive in one turn into one store batch (group commit). */
+export class SubmitBatcher {
+  #queue: PendingSubmit[] = [];
+  #scheduled = false;
+  readonly #core: Core;
+
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  /** ATP_SPEC §3.2: validate one SUBMIT and queue it. */
+  submit(s: ServerSession, msg: MessageOf<'SUBMIT'>): void {
+    const core = this.#core;
+    const o = core.options;
+    const bad = (why: string) => s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', why, 0x0010, msg.artifactId);
+    if (!KIND_PATTERN.test(msg.kind)) return bad(`kind ${JSON.stringify(msg.kind)} must be 1-128 characters of A-Z a-z 0-9 . _ : / -`);
+    if (isZeroId(msg.artifactId)) return bad('artifactId must not be all zeros');
+    if (msg.latePolicy > LatePolicy.QUORUM) return bad(`latePolicy ${msg.latePolicy} is not 0, 1 or 2`);
+    if (msg.latePolicy === LatePolicy.QUORUM && !(msg.quorumK >= 1 && msg.quorumK <= msg.quorumN && msg.quorumN <= 16)) {
+      return bad(`quorum needs 1 <= k <= n <= 16, got k=${msg.quorumK} n=${msg.quorumN}`);
+    }
+    if (msg.leaseTtlMs !== 0 && msg.leaseTtlMs < 50) return bad(`leaseTtlMs ${msg.leaseTtlMs} is below the minimum of 50`);
+    const digest = artifactDigest(msg.kind, msg.payload);
+    const now = core.now();
+    const artifact: NewArtifact = {
+      tenant: s.tenant,
+      id: toHex(msg.artifactId),
+      digest: toHex(digest),
+      kind: msg.kind,
+      payload: msg.payload.slice(), // the frame buffer is not kept: copy (ATP_WIRE §4)
+      priority: msg.priority,
+      latePolicy: msg.latePolicy,
+      quorumK: msg.latePolicy === LatePolicy.QUORUM ? msg.quorumK : 0,
+      quorumN: msg.latePolicy === LatePolicy.QUORUM ? msg.quorumN : 0,
+      leaseTtlMs: msg.leaseTtlMs || o.leaseTtlMs,
+      maxDurationMs: msg.maxDurationMs,
+      deadlineAt: msg.deadlineMs > 0 ? now + msg.deadlineMs : 0,
+      maxAttempts: msg.maxAttempts || o.maxAttempts,
+      parentId: isZeroId(msg.parentId) ? null : toHex(msg.parentId),
+      tags: msg.tags,
+    };
+    this.#queue.push({ s, msg, artifact });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    const core = this.#core;
+    core.store.submit(
+      batch.map((b) => b.artifact),
+      core.now(),
+    ).then(
+      (outcomes) => {
+        for (let i = 0; i < batch.length; i++) this.#answer(batch[i]!, outcomes[i]!);
+      },
+      (err: unknown) => {
+        core.fault('submit', err);
+        for (const b of batch) b.s.channel?.sendError(b.msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0010, b.msg.artifactId);
+      },
+    );
+  }
+
+  #answer(p: PendingSubmit, out: SubmitOutcome): void {
+    const { s, msg, artifact } = p;
+    const core = this.#core;
+    const ch = s.channel;
+    if (out.kind === 'conflict') {
+      ch?.sendError(msg.stream, 'ATP_ERR_CONFLICT', `artifact ${artifact.id} is bound to digest ${out.existingDigest}, not ${artifact.digest}`, 0x0010, msg.artifactId);
+      return;
+    }
+    if (out.kind === 'parent-not-found') {
+      ch?.sendError(msg.stream, 'ATP_ERR_NOT_FOUND', `parent ${artifact.parentId ?? ''} does not exist`, 0x0010, msg.artifactId);
+      return;
+    }
+    const view = out.view;
+    const terminal = view.state !== 'PENDING' && view.state !== 'LEASED';
+    ch?.send({ type: 'ACCEPTED', stream: msg.stream, artifactId: msg.artifactId, digest: { alg: 1, value: artifactDigestBytes(view.digest) }, state: ArtifactState[view.state], duplicate: out.duplicate ? 1 : 0 });
+    if (msg.watch !== 0 && ch !== undefined) {
+      const w: Watch = {
+        session: s,
+        stream: msg.stream,
+        scope: WatchScope.ARTIFACT,
+        key: WatchHub.artifactKey(s.tenant, view.id),
+        results: (msg.watch & 1) !== 0,
+        states: (msg.watch & 2) !== 0,
+        partials: (msg.watch & 4) !== 0,
+        oneShot: true,
+      };
+      if (terminal) {
+        // ATP_SPEC §3.3: memoization — a resubmitted finished artifact answers at once.
+        if (w.results) {
+          core.store.result(s.tenant, view.id).then(
+            (r) => {
+              if (r !== undefined) ch.send(resultMessage(msg.stream, view.id, r));
+            },
+            (err: unknown) => core.fault('result', err, s),
+          );
+        }
+      } else core.watches.add(w);
+    }
+    if (!out.duplicate) {
+      if (view.state === 'PENDING') core.wake(s.tenant, view.kind);
+      if (artifact.deadlineAt > 0 && !terminal) core.armDeadline(s.tenant, view.id, artifact.deadlineAt);
+      core.publish(view);
+    }
+  }
+}
+
+function artifactDigestBytes(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+/** CANCEL (ATP_SPEC §8). */
+export function handleCancel(core: Core, s: ServerSession, msg: MessageOf<'CANCEL'>): void {
+  const id = toHex(msg.artifactId);
+  core.store.cancel(s.tenant, id, msg.subtree === 1, msg.reason || 'cancelled by the producer', core.now()).then(
+    (out) => {
+      if (!out.found) {
+        s.channel?.sendError(msg.stream, 'ATP_ERR_NOT_FOUND', `artifact ${id} does not exist`, 0x0012, msg.artifactId);
+        return;
+      }
+      core.revoke(out.revoke);
+      s.channel?.send({
+        type: 'CANCEL_RESULT',
+        stream: msg.stream,
+        artifactId: msg.artifactId,
+        cancelled: out.cancelled.length,
+        alreadyFinished: out.alreadyFinished,
+        stopping: out.revoke.length,
+      });
+      for (const v of out.cancelled) core.publish(v, out.results.get(v.id));
+      core.emit('cancel', { artifactId: id, subtree: msg.subtree === 1, cancelled: out.cancelled.length, stopping: out.revoke.length });
+    },
+    (err: unknown) => {
+      core.fault('cancel', err, s);
+      s.channel?.sendError(msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0012, msg.artifactId);
+    },
+  );
+}
+
+/** WATCH (ATP_SPEC §7.1). */
+export function handleWatch(core: Core, s: ServerSession, msg: MessageOf<'WATCH'>): void {
+  const ch = s.channel;
+  if (ch === undefined) return;
+  if (msg.scope < WatchScope.ARTIFACT || msg.scope > WatchScope.TAG) {
+    ch.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', `watch scope ${msg.scope} is not 1, 2 or 3`, 0x0014);
+    return;
+  }
+  if (s.watches.has(msg.stream)) {
+    ch.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', `stream ${msg.stream} already carries a watch`, 0x0014);
+    return;
+  }
+  const id = toHex(msg.artifactId);
+  const w: Watch = {
+    session: s,
+    stream: msg.stream,
+    scope: msg.scope,
+    key: msg.scope === WatchScope.TAG ? WatchHub.tagKey(s.tenant, msg.tag) : WatchHub.artifactKey(s.tenant, id),
+    states: true,
+    results: true,
+    partials: (msg.flags & WatchFlags.PARTIALS) !== 0,
+    oneShot: false,
+  };
+  core.watches.add(w);
+  ch.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0014, subject: msg.artifactId });
+  if ((msg.flags & WatchFlags.REPLAY) === 0) return;
+  const list =
+    msg.scope === WatchScope.ARTIFACT
+      ? core.store.get(s.tenant, id).then((v) => (v === undefined ? [] : [v]))
+      : msg.scope === WatchScope.SUBTREE
+        ? core.store.subtree(s.tenant, id)
+        : core.store.byTag(s.tenant, msg.tag);
+  list.then(
+    async (views) => {
+      for (const v of views) {
+        if (!s.watches.has(msg.stream)) return;
+        ch.send(stateMessage(msg.stream, v));
+        if (v.state !== 'PENDING' && v.state !== 'LEASED') {
+          const r = await core.store.result(s.tenant, v.id);
+          if (r !== undefined) ch.send(resultMessage(msg.stream, v.id, r));
+        }
+      }
+    },
+    (err: unknown) => core.fault('watch replay', err, s),
+  );
+}
+
+/** UNWATCH (ATP_SPEC §7.2). */
+export function handleUnwatch(core: Core, s: ServerSession, msg: MessageOf<'UNWATCH'>): void {
+  const w = s.watches.get(msg.watchStream);
+  if (w !== undefined) core.watches.remove(w);
+  s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0015, subject: new Uint8Array(16) });
+}
+
+/** QUERY (ATP_SPEC §7.3). */
+export function handleQuery(core: Core, s: ServerSession, msg: MessageOf<'QUERY'>): void {
+  const id = toHex(msg.artifactId);
+  core.store.get(s.tenant, id).then(
+    async (v) => {
+      const ch = s.channel;
+      if (ch === undefined) return;
+      if (v === undefined) {
+        ch.send({
+          type: 'STATE',
+          stream: msg.stream,
+          artifactId: msg.artifactId,
+          state: 0,
+          attempts: 0,
+          epoch: 0,
+          code: 0x0202,
+          lastPartialSeq: 0,
+          parentId: new Uint8Array(16),
+          kind: '',
+          message: 'no such artifact',
+        });
+        return;
+      }
+      ch.send(stateMessage(msg.stream, v));
+      if (msg.withResult === 1 && v.state !== 'PENDING' && v.state !== 'LEASED') {
+        const r = await core.store.result(s.tenant, id);
+        if (r !== undefined) ch.send(resultMessage(msg.stream, id, r));
+      }
+    },
+    (err: unknown) => {
+      core.fault('query', err, s);
+      s.channel?.sendError(msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0016, msg.artifactId);
+    },
+  );
+}

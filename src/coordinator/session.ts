@@ -1,0 +1,96 @@
+/** A session as the coordinator keeps it (ATP_SPEC §4, §11). */
+import type { HeapTimer } from '../internal/timer-heap.js';
+import type { Channel } from '../protocol/channel.js';
+import type { LeaseRecord } from '../store/store.js';
+import type { ErrorCode } from '../errors.js';
+
+/** A lease the session holds, with its renewal time. */
+export interface HeldLease {
+  lease: LeaseRecord;
+  /** Last time this lease was renewed by a listed RENEW (session-wide renewals are on the session). */
+  renewedAt: number;
+  maxDurationTimer: HeapTimer | undefined;
+}
+
+/** A lease revoked by the coordinator and not yet acknowledged (ATP_SPEC §8.2). */
+export interface Revoking {
+  lease: LeaseRecord;
+  code: ErrorCode;
+  timer: HeapTimer;
+}
+
+/** A watch registered by a session (ATP_SPEC §7). */
+export interface Watch {
+  session: ServerSession;
+  stream: number;
+  /** 1 artifact, 2 subtree, 3 tag. */
+  scope: number;
+  /** Key the watch is filed under: artifact key, subtree root key, or tenant\0tag. */
+  key: string;
+  states: boolean;
+  results: boolean;
+  partials: boolean;
+  /** Removed after the RESULT (artifact-scope watches). */
+  oneShot: boolean;
+}
+
+/** One session: a connected (or detached, within the resume window) client. */
+export class ServerSession {
+  readonly id: string;
+  readonly token: Uint8Array;
+  readonly nodeId: string;
+  readonly tenant: string;
+  readonly roles: number;
+  readonly kinds: ReadonlySet<string>;
+  channel: Channel | undefined;
+  /** Worker: leases it will take now. */
+  credits = 0;
+  acquiring = false;
+  /** 0 none, 1 drain and finish, 2 drain and hand back. */
+  draining = 0;
+  drainTimer: HeapTimer | undefined;
+  readonly leases = new Map<string, HeldLease>();
+  readonly revoking = new Map<string, Revoking>();
+  /** Session-level renewal: one RENEW renews every lease (ATP_SPEC §5.3). */
+  lastRenewAt: number;
+  expiryTimer: HeapTimer | undefined;
+  expiryAt = Infinity;
+  resumeTimer: HeapTimer | undefined;
+  readonly watches = new Map<number, Watch>();
+  /** Largest frame payload the client accepts. */
+  readonly clientMaxFrameBytes: number;
+  pings = 0;
+  pingWindowStart = 0;
+
+  constructor(init: {
+    id: string;
+    token: Uint8Array;
+    nodeId: string;
+    tenant: string;
+    roles: number;
+    kinds: ReadonlySet<string>;
+    now: number;
+    clientMaxFrameBytes: number;
+  }) {
+    this.id = init.id;
+    this.token = init.token;
+    this.nodeId = init.nodeId;
+    this.tenant = init.tenant;
+    this.roles = init.roles;
+    this.kinds = init.kinds;
+    this.lastRenewAt = init.now;
+    this.clientMaxFrameBytes = init.clientMaxFrameBytes;
+  }
+
+  /** True while a connection is attached. */
+  get connected(): boolean {
+    return this.channel !== undefined && !this.channel.closed;
+  }
+
+  /** When a held lease expires without renewal or reaches its maximum duration. */
+  expiryOf(h: HeldLease): number {
+    const base = Math.max(this.lastRenewAt, h.renewedAt, h.lease.grantedAt);
+    const ttlEnd = base + h.lease.ttlMs;
+    return h.lease.maxDurationMs > 0 ? Math.min(ttlEnd, h.lease.grantedAt + h.lease.maxDurationMs) : ttlEnd;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Fan-out of state changes, partial results and results to watchers (ATP_SPEC §7): by artifact,
+ * by subtree root, and by tag. Events travel on the stream of the WATCH (or SUBMIT) that asked.
+ */
+import { fromHex } from '../internal/ids.js';
+import type { ArtifactResult, ArtifactView, StateName } from '../store/store.js';
+import { ArtifactState } from '../wire/index.js';
+import { wireCodeOf } from '../errors.js';
+import type { Watch } from './session.js';
+
+const EMPTY = new Uint8Array(0);
+const NO_DIGEST = { alg: 0, value: EMPTY };
+
+function keyOf(tenant: string, id: string): string {
+  return tenant === '' ? id : `${tenant}/${id}`;
+}
+
+/** The watch registry. */
+export class WatchHub {
+  readonly #byArtifact = new Map<string, Set<Watch>>();
+  readonly #bySubtree = new Map<string, Set<Watch>>();
+  readonly #byTag = new Map<string, Set<Watch>>();
+
+  /** True when some subtree watch exists (then ancestors must be looked up on each change). */
+  get hasSubtreeWatches(): boolean {
+    return this.#bySubtree.size > 0;
+  }
+
+  /** Register a watch. */
+  add(w: Watch): void {
+    const m = w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag;
+    let s = m.get(w.key);
+    if (s === undefined) m.set(w.key, (s = new Set()));
+    s.add(w);
+    w.session.watches.set(w.stream, w);
+  }
+
+  /** Remove a watch. */
+  remove(w: Watch): void {
+    const m = w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag;
+    const s = m.get(w.key);
+    if (s !== undefined) {
+      s.delete(w);
+      if (s.size === 0) m.delete(w.key);
+    }
+    if (w.session.watches.get(w.stream) === w) w.session.watches.delete(w.stream);
+  }
+
+  /** Key for an artifact-scope or subtree-scope watch. */
+  static artifactKey(tenant: string, id: string): string {
+    return keyOf(tenant, id);
+  }
+
+  /** Key for a tag watch. */
+  static tagKey(tenant: string, tag: string): string {
+    return `${tenant}\0${tag}`;
+  }
+
+  /** Watches that match a change of this artifact. */
+  matching(view: ArtifactView, ancestors: readonly string[]): Watch[] {
+    const out: Watch[] = [];
+    const direct = this.#byArtifact.get(keyOf(view.tenant, view.id));
+    if (direct !== undefined) out.push(...direct);
+    if (this.#bySubtree.size > 0) {
+      const own = this.#bySubtree.get(keyOf(view.tenant, view.id));
+      if (own !== undefined) out.push(...own);
+      for (const a of ancestors) {
+        const s = this.#bySubtree.get(keyOf(view.tenant, a));
+        if (s !== undefined) out.push(...s);
+      }
+    }
+    if (this.#byTag.size > 0) {
+      for (const t of view.tags) {
+        const s = this.#byTag.get(`${view.tenant}\0${t}`);
+        if (s !== undefined) out.push(...s);
+      }
+    }
+    return out;
+  }
+
+  /** Send the STATE (and RESULT when terminal) of a change to the matching watches. */
+  deliver(watches: readonly Watch[], view: ArtifactView, result: ArtifactResult | undefined): void {
+    for (const w of watches) {
+      const ch = w.session.channel;
+      if (ch === undefined || ch.closed) continue;
+      if (w.states) ch.send(stateMessage(w.stream, view));
+      if (result !== undefined && w.results) ch.send(resultMessage(w.stream, view.id, result));
+      if (result !== undefined && w.oneShot) this.remove(w);
+    }
+  }
+
+  /** Send a partial result to the matching watches that asked for partials. */
+  deliverPartial(watches: readonly Watch[], id: string, seq: number, epoch: number, data: Uint8Array): void {
+    for (const w of watches) {
+      if (!w.partials) continue;
+      const ch = w.session.channel;
+      if (ch === undefined || ch.closed) continue;
+      ch.send({ type: 'PARTIAL_RESULT', stream: w.stream, artifactId: fromHex(id), seq, epoch, data });
+    }
+  }
+}
+
+/** The STATE message of a view. */
+export function stateMessage(stream: number, view: ArtifactView) {
+  return {
+    type: 'STATE' as const,
+    stream,
+    artifactId: fromHex(view.id),
+    state: ArtifactState[view.state],
+    attempts: Math.min(view.epoch, 0xffff),
+    epoch: view.epoch,
+    code: view.code === null ? 0 : wireCodeOf(view.code),
+    lastPartialSeq: view.lastPartialSeq,
+    parentId: view.parentId === null ? new Uint8Array(16) : fromHex(view.parentId),
+    kind: view.kind,
+    message: view.message.slice(0, 1000),
+  };
+}
+
+/** The RESULT message of a terminal artifact. */
+export function resultMessage(stream: number, id: string, r: ArtifactResult) {
+  return {
+    type: 'RESULT' as const,
+    stream,
+    artifactId: fromHex(id),
+    state: ArtifactState[r.state],
+    code: r.code === null ? 0 : wireCodeOf(r.code),
+    digest: r.resultDigest === null ? NO_DIGEST : { alg: 1, value: fromHex(r.resultDigest) },
+    message: r.message.slice(0, 1000),
+    result: r.result,
+    checkpoint: r.checkpoint,
+  };
+}
+
+/** Wire number of a state name. */
+export function stateNumber(s: StateName): number {
+  return ArtifactState[s];
+}

@@ -1,0 +1,88 @@
+/** Ids, hex and digests (ATP_SPEC §3.2). */
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Lowercase hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!]!;
+  return s;
+}
+
+/** Bytes of a hex string; throws RangeError on odd length or non-hex characters. */
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new RangeError(`not a hex string: ${JSON.stringify(hex.slice(0, 40))}`);
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return out;
+}
+
+/** The 16 zero bytes that mean "no id". */
+export const ZERO_ID = new Uint8Array(16);
+/** Hex of ZERO_ID. */
+export const ZERO_ID_HEX = '0'.repeat(32);
+
+/** True when all 16 bytes are zero. */
+export function isZeroId(id: Uint8Array): boolean {
+  for (let i = 0; i < id.length; i++) if (id[i] !== 0) return false;
+  return true;
+}
+
+/** ATP_SPEC §3.2: digest = SHA-256(utf8(kind) || 0x00 || payload). */
+export function artifactDigest(kind: string, payload: Uint8Array): Uint8Array {
+  const h = createHash('sha256');
+  h.update(kind, 'utf8');
+  h.update(ZERO_BYTE);
+  h.update(payload);
+  return new Uint8Array(h.digest());
+}
+const ZERO_BYTE = new Uint8Array(1);
+
+/** SHA-256 of bytes. */
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+/** The default artifact id: the first 16 bytes of its digest. */
+export function defaultArtifactId(digest: Uint8Array): Uint8Array {
+  return digest.slice(0, 16);
+}
+
+/** Random bytes (for tokens and node ids). */
+export function randomId(bytes = 16): Uint8Array {
+  return new Uint8Array(randomBytes(bytes));
+}
+
+/**
+ * Unique 16-byte ids, cheap: an 8-byte random prefix per generator and an 8-byte counter.
+ * Unique across restarts because the prefix is random.
+ */
+export class IdGenerator {
+  readonly #bytes = new Uint8Array(16);
+  readonly #view = new DataView(this.#bytes.buffer);
+  #counter = 0;
+
+  constructor() {
+    randomFillSync(this.#bytes, 0, 8);
+  }
+
+  /** Next id as hex. */
+  nextHex(): string {
+    this.#counter++;
+    this.#view.setUint32(8, Math.floor(this.#counter / 0x100000000));
+    this.#view.setUint32(12, this.#counter >>> 0);
+    return toHex(this.#bytes);
+  }
+}
+
+/** Constant-time comparison of two byte strings. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+/** ATP_SPEC §3.1: artifact kinds are 1–128 bytes of [A-Za-z0-9._:/-]. */
+export const KIND_PATTERN = /^[A-Za-z0-9._:/-]{1,128}$/;

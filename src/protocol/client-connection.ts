@@ -1,0 +1,309 @@
+/**
+ * The client end of a session, shared by the worker and client SDKs: connect, HELLO/WELCOME,
+ * request streams, keepalive, and reconnection that resumes the session within the resume window
+ * (ATP_SPEC §4, §11.4).
+ */
+import { AtpError, codeOfWire } from '../errors.js';
+import type { Clock, Timer } from '../internal/clock.js';
+import { systemClock } from '../internal/clock.js';
+import { randomId } from '../internal/ids.js';
+import { connect } from '../transport/url.js';
+import type { ConnectOptions } from '../transport/url.js';
+import type { Transport } from '../transport/transport.js';
+import { Limits, PROTOCOL_VERSION } from '../wire/index.js';
+import type { Message, MessageOf } from '../wire/index.js';
+import { Channel } from './channel.js';
+
+/** Options of a client connection. */
+export interface ClientConnectionOptions {
+  url: string;
+  /** Role bits: 1 worker, 2 producer, 4 observer. */
+  roles: number;
+  nodeId?: Uint8Array;
+  kinds?: readonly string[];
+  /** Credits to announce in each HELLO (a worker's free slots at that moment). */
+  credits?: () => number;
+  authToken?: string;
+  tenant?: string;
+  clock?: Clock;
+  /** Reconnect (and resume) after a dropped connection. Default true. */
+  reconnect?: boolean;
+  /** Give up reconnecting after this long. Default 30 s. */
+  reconnectForMs?: number;
+  /** Transport options (TLS material, timeouts). */
+  transport?: ConnectOptions;
+  agent?: string;
+}
+
+/** Handlers of a client connection's owner. */
+export interface ClientConnectionEvents {
+  /** An unsolicited frame (stream 0) or one on a stream nobody waits on. */
+  push(msg: Message): void;
+  /** Connected (first time or again); `resumed` says whether the session and its leases survived. */
+  up(welcome: MessageOf<'WELCOME'>, resumed: boolean): void;
+  /** The connection dropped; reconnection follows when enabled. */
+  down(error: AtpError | undefined): void;
+  /** Gave up for good (closed, or reconnection failed). */
+  closed(error: AtpError | undefined): void;
+}
+
+/** One logical session that survives reconnects. */
+export class ClientConnection {
+  readonly options: ClientConnectionOptions;
+  readonly nodeId: Uint8Array;
+  readonly #clock: Clock;
+  #events: ClientConnectionEvents | undefined;
+  #channel: Channel | undefined;
+  #welcome: MessageOf<'WELCOME'> | undefined;
+  #streams = new Map<number, (msg: Message) => void>();
+  #nextStream = 1;
+  #closing = false;
+  #keepalive: Timer | undefined;
+  #heartbeat: (() => void) | undefined;
+  #lastSentAt = 0;
+
+  constructor(options: ClientConnectionOptions) {
+    this.options = options;
+    this.nodeId = options.nodeId ?? randomId(16);
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The WELCOME of the current connection. */
+  get welcome(): MessageOf<'WELCOME'> | undefined {
+    return this.#welcome;
+  }
+
+  /** True while connected and welcomed. */
+  get connected(): boolean {
+    return this.#channel !== undefined && !this.#channel.closed && this.#welcome !== undefined;
+  }
+
+  /** Connect and complete the handshake; rejects with an AtpError naming the cause. */
+  async start(events: ClientConnectionEvents): Promise<MessageOf<'WELCOME'>> {
+    this.#events = events;
+    return this.#connectOnce();
+  }
+
+  /** Replace the keepalive action (workers renew instead of pinging). */
+  setHeartbeat(fn: () => void): void {
+    this.#heartbeat = fn;
+  }
+
+  async #connectOnce(): Promise<MessageOf<'WELCOME'>> {
+    const o = this.options;
+    let transport: Transport;
+    try {
+      transport = await connect(o.url, o.transport ?? {});
+    } catch (err) {
+      throw new AtpError('ATP_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err));
+    }
+    const ch = new Channel(transport, { side: 'client', clock: this.#clock });
+    const prev = this.#welcome;
+    return new Promise<MessageOf<'WELCOME'>>((resolve, reject) => {
+      let welcomed = false;
+      ch.start({
+        message: (msg) => {
+          if (!welcomed) {
+            if (msg.type === 'WELCOME') {
+              welcomed = true;
+              this.#channel = ch;
+              this.#welcome = msg;
+              ch.setMaxFrameBytes(Limits.DEFAULT_MAX_FRAME_BYTES);
+              if (msg.idleTimeoutMs > 0) ch.setIdleTimeout(msg.idleTimeoutMs);
+              this.#armKeepalive();
+              resolve(msg);
+              this.#events?.up(msg, msg.resumed === 1);
+              return;
+            }
+            if (msg.type === 'GOAWAY' || msg.type === 'ERROR') {
+              reject(AtpError.fromWire(msg.code, msg.type === 'GOAWAY' ? msg.reason : msg.message));
+              ch.destroy();
+              return;
+            }
+            if (msg.type === 'PONG') return;
+            ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before WELCOME`));
+            return;
+          }
+          this.#dispatch(msg);
+        },
+        closed: (err) => {
+          if (!welcomed) {
+            reject(err ?? new AtpError('ATP_ERR_UNAVAILABLE', `the coordinator at ${o.url} closed the connection during the handshake`));
+            return;
+          }
+          if (this.#channel === ch) this.#onDown(err);
+        },
+      });
+      const hello: MessageOf<'HELLO'> = {
+        type: 'HELLO',
+        stream: 0,
+        minVersion: PROTOCOL_VERSION,
+        maxVersion: PROTOCOL_VERSION,
+        roles: o.roles,
+        nodeId: this.nodeId,
+        credits: o.credits?.() ?? 0,
+        maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+        idleTimeoutMs: 0,
+        agent: o.agent ?? `atp-ts/0.1 node/${process.versions.node}`,
+        kinds: [...(o.kinds ?? [])],
+        capabilities: [],
+      };
+      if (o.authToken !== undefined) hello.authToken = new TextEncoder().encode(o.authToken);
+      if (prev !== undefined) {
+        hello.resumeSessionId = prev.sessionId;
+        hello.resumeToken = prev.resumeToken;
+      }
+      if (o.tenant !== undefined) hello.tenant = o.tenant;
+      ch.send(hello);
+    });
+  }
+
+  #dispatch(msg: Message): void {
+    if (msg.type === 'PING') {
+      this.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
+      return;
+    }
+    const h = msg.stream === 0 ? undefined : this.#streams.get(msg.stream);
+    if (h !== undefined) h(msg);
+    else this.#events?.push(msg);
+  }
+
+  #armKeepalive(): void {
+    this.#keepalive?.cancel();
+    const hb = this.#welcome?.heartbeatMs ?? 10_000;
+    const tick = () => {
+      if (!this.connected) return;
+      if (this.#heartbeat !== undefined) this.#heartbeat();
+      else if (this.#clock.now() - this.#lastSentAt >= hb * 0.9) this.send({ type: 'PING', stream: 0, nonce: (Math.random() * 0xffffffff) >>> 0 });
+      this.#keepalive = this.#clock.setTimer(hb, tick);
+    };
+    this.#keepalive = this.#clock.setTimer(hb, tick);
+  }
+
+  /** Re-arm the keepalive at a shorter interval (a worker holding short-ttl leases). */
+  setHeartbeatInterval(ms: number, fn: () => void): void {
+    this.#heartbeat = fn;
+    this.#keepalive?.cancel();
+    const tick = () => {
+      if (!this.connected) return;
+      fn();
+      this.#keepalive = this.#clock.setTimer(ms, tick);
+    };
+    this.#keepalive = this.#clock.setTimer(ms, tick);
+  }
+
+  #onDown(err: AtpError | undefined): void {
+    this.#keepalive?.cancel();
+    this.#channel = undefined;
+    const pending = [...this.#streams.entries()];
+    this.#streams.clear();
+    const lost = new AtpError('ATP_ERR_UNAVAILABLE', `connection lost${err ? `: ${err.message}` : ''}`);
+    for (const [stream, h] of pending) h({ type: 'ERROR', stream, code: lost.wire, offendingType: 0, subject: new Uint8Array(16), message: lost.message });
+    if (this.#closing || this.options.reconnect === false) {
+      this.#events?.closed(err);
+      return;
+    }
+    this.#events?.down(err);
+    void this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    const giveUpAt = this.#clock.now() + (this.options.reconnectForMs ?? 30_000);
+    let delay = 20;
+    while (!this.#closing) {
+      try {
+        await this.#connectOnce();
+        return;
+      } catch (err) {
+        const e = err instanceof AtpError ? err : new AtpError('ATP_ERR_UNAVAILABLE', String(err));
+        if (e.errorClass === 3 || this.#clock.now() >= giveUpAt) {
+          this.#closing = true;
+          this.#events?.closed(e);
+          return;
+        }
+      }
+      await new Promise<void>((r) => this.#clock.setTimer(delay, r));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  /** A new request stream id (odd, rising). */
+  nextStream(): number {
+    const s = this.#nextStream;
+    this.#nextStream += 2;
+    if (this.#nextStream > 0x7ffffff0) this.#nextStream = 1;
+    return s;
+  }
+
+  /** Route every frame on `stream` to `fn` until unlisten(stream). */
+  listen(stream: number, fn: (msg: Message) => void): void {
+    this.#streams.set(stream, fn);
+  }
+
+  unlisten(stream: number): void {
+    this.#streams.delete(stream);
+  }
+
+  /** Send a frame (dropped when not connected: callers re-send what matters after `up`). */
+  send(msg: Message): boolean {
+    const ch = this.#channel;
+    if (ch === undefined || ch.closed) return false;
+    this.#lastSentAt = this.#clock.now();
+    ch.send(msg);
+    return true;
+  }
+
+  /** Send a request and resolve with its first answer (ERROR rejects with the AtpError). */
+  request<T extends Message>(msg: Message, accept: (m: Message) => m is T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const stream = msg.stream;
+      this.listen(stream, (m) => {
+        if (m.type === 'ERROR') {
+          this.unlisten(stream);
+          reject(new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code }));
+        } else if (accept(m)) {
+          this.unlisten(stream);
+          resolve(m);
+        }
+      });
+      if (!this.send(msg)) {
+        this.unlisten(stream);
+        reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected'));
+      }
+    });
+  }
+
+  /** Drop the connection without GOAWAY (to simulate a crash in tests). */
+  destroyConnection(): void {
+    this.#channel?.destroy();
+  }
+
+  /** Leave: GOAWAY (mode 0) and close; no reconnection. */
+  close(): Promise<void> {
+    this.#closing = true;
+    this.#keepalive?.cancel();
+    const ch = this.#channel;
+    if (ch === undefined || ch.closed) {
+      this.#events?.closed(undefined);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = this.#clock.setTimer(2000, () => {
+        ch.destroy();
+        resolve();
+      });
+      const orig = this.#events;
+      this.#events = {
+        push: () => undefined,
+        up: () => undefined,
+        down: () => undefined,
+        closed: (e) => {
+          done.cancel();
+          orig?.closed(e);
+          resolve();
+        },
+      };
+      ch.close('ATP_ERR_NONE', 'goodbye');
+    });
+  }
+}

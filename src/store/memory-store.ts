@@ -1,0 +1,615 @@
+/**
+ * The in-memory store: every transition of the Store contract decided on in-process structures.
+ * It is the explicit non-durable choice, and the state core of the SQLite store, which journals
+ * what this decides (group commit) and loads it back after a crash.
+ */
+import type { ErrorCode } from '../errors.js';
+import { sha256, toHex } from '../internal/ids.js';
+import { PendingQueue } from './pending-queue.js';
+import type {
+  AcquireRequest,
+  ArtifactResult,
+  ArtifactView,
+  CancelOutcome,
+  Changed,
+  CompleteOutcome,
+  Grant,
+  LeaseRecord,
+  LeaseRef,
+  LossOutcome,
+  NewArtifact,
+  PartialOutcome,
+  RevokeOrder,
+  SessionRecord,
+  Stale,
+  StateName,
+  Store,
+  SubmitOutcome,
+} from './store.js';
+
+const EMPTY = new Uint8Array(0);
+/** How many ended leases are remembered for specific stale reasons and late results. */
+const ENDED_MEMORY = 200_000;
+
+/** One artifact as held in memory. Exported for the stores built on this one. */
+export interface ArtifactRecord extends NewArtifact {
+  state: StateName;
+  epoch: number;
+  failedAttempts: number;
+  code: ErrorCode | null;
+  message: string;
+  lastPartialSeq: number;
+  lastPartial: Uint8Array | null;
+  checkpoint: Uint8Array | null;
+  result: Uint8Array | null;
+  resultDigest: string | null;
+  leases: LeaseRecord[] | null;
+  children: string[] | null;
+  subtreeCancelled: boolean;
+  /** Quorum: result digest -> votes and bytes. */
+  votes: Map<string, { count: number; result: Uint8Array }> | null;
+  /** Quorum: nodes that have held a lease on it. */
+  quorumNodes: string[] | null;
+  createdAt: number;
+}
+
+interface Ended {
+  key: string;
+  epoch: number;
+  code: ErrorCode;
+}
+
+const TERMINAL: ReadonlySet<StateName> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
+
+/** True for a terminal state name. */
+export function isTerminal(state: StateName): boolean {
+  return TERMINAL.has(state);
+}
+
+function keyOf(tenant: string, id: string): string {
+  return tenant === '' ? id : `${tenant}/${id}`;
+}
+
+/** The in-memory store. */
+export class MemoryStore implements Store {
+  readonly name: string = 'memory';
+  protected readonly artifacts = new Map<string, ArtifactRecord>();
+  readonly #queues = new Map<string, PendingQueue<ArtifactRecord>>();
+  readonly #leases = new Map<string, { lease: LeaseRecord; rec: ArtifactRecord }>();
+  readonly #ended = new Map<string, Ended>();
+  readonly #tags = new Map<string, Set<string>>();
+  protected readonly sessions = new Map<string, SessionRecord>();
+  readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
+
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Called after every change of a record; durable stores journal it. Resolves when durable. */
+  protected commit<T>(value: T, _changed: readonly ArtifactRecord[]): Promise<T> {
+    return Promise.resolve(value);
+  }
+
+  // ---- transitions -------------------------------------------------------------------------
+
+  submit(batch: readonly NewArtifact[], now: number): Promise<SubmitOutcome[]> {
+    const out: SubmitOutcome[] = [];
+    const changed: ArtifactRecord[] = [];
+    for (const a of batch) {
+      const key = keyOf(a.tenant, a.id);
+      const existing = this.artifacts.get(key);
+      if (existing !== undefined) {
+        out.push(existing.digest === a.digest ? { kind: 'accepted', view: viewOf(existing), duplicate: true } : { kind: 'conflict', existingDigest: existing.digest });
+        continue;
+      }
+      let parent: ArtifactRecord | undefined;
+      if (a.parentId !== null) {
+        parent = this.artifacts.get(keyOf(a.tenant, a.parentId));
+        if (parent === undefined) {
+          out.push({ kind: 'parent-not-found' });
+          continue;
+        }
+      }
+      const rec = this.insert(a, now);
+      if (parent !== undefined) {
+        (parent.children ??= []).push(a.id);
+        // ATP_SPEC §8.3: a descendant of a cancelled subtree is born cancelled.
+        if (parent.subtreeCancelled) {
+          rec.subtreeCancelled = true;
+          this.#setState(rec, 'CANCELLED');
+          rec.code = 'ATP_ERR_CANCELLED';
+          rec.message = 'an ancestor was cancelled with its subtree';
+        }
+      }
+      if (rec.state === 'PENDING') this.#enqueue(rec, false);
+      changed.push(rec);
+      out.push({ kind: 'accepted', view: viewOf(rec), duplicate: false });
+    }
+    return this.commit(out, changed);
+  }
+
+  /** Create a record (also used when loading a durable store). */
+  protected insert(a: NewArtifact, now: number): ArtifactRecord {
+    const rec: ArtifactRecord = {
+      tenant: a.tenant,
+      id: a.id,
+      digest: a.digest,
+      kind: a.kind,
+      payload: a.payload,
+      priority: a.priority,
+      latePolicy: a.latePolicy,
+      quorumK: a.quorumK,
+      quorumN: a.quorumN,
+      leaseTtlMs: a.leaseTtlMs,
+      maxDurationMs: a.maxDurationMs,
+      deadlineAt: a.deadlineAt,
+      maxAttempts: a.maxAttempts,
+      parentId: a.parentId,
+      tags: a.tags,
+      state: 'PENDING',
+      epoch: 0,
+      failedAttempts: 0,
+      code: null,
+      message: '',
+      lastPartialSeq: 0,
+      lastPartial: null,
+      checkpoint: null,
+      result: null,
+      resultDigest: null,
+      leases: null,
+      children: null,
+      subtreeCancelled: false,
+      votes: null,
+      quorumNodes: null,
+      createdAt: now,
+    };
+    this.artifacts.set(keyOf(a.tenant, a.id), rec);
+    this.#counts.PENDING++;
+    for (const t of a.tags) {
+      const k = `${a.tenant}\0${t}`;
+      let s = this.#tags.get(k);
+      if (s === undefined) this.#tags.set(k, (s = new Set()));
+      s.add(a.id);
+    }
+    return rec;
+  }
+
+  acquire(req: AcquireRequest): Promise<Grant[]> {
+    const grants: Grant[] = [];
+    const changed: ArtifactRecord[] = [];
+    const queues: PendingQueue<ArtifactRecord>[] = [];
+    for (const k of req.kinds) {
+      const q = this.#queues.get(`${req.tenant}\0${k}`);
+      if (q !== undefined && q.size > 0) queues.push(q);
+    }
+    const skipped: ArtifactRecord[] = [];
+    while (grants.length < req.max && queues.length > 0) {
+      let best: PendingQueue<ArtifactRecord> | undefined;
+      for (const q of queues) if (q.size > 0 && (best === undefined || q.topPriority > best.topPriority)) best = q;
+      if (best === undefined) break;
+      const rec = best.pop()!;
+      if (!this.#leasable(rec, req.now)) continue;
+      if (rec.quorumN > 1 && rec.quorumNodes?.includes(req.nodeId)) {
+        skipped.push(rec);
+        continue;
+      }
+      grants.push(this.#grant(rec, req));
+      changed.push(rec);
+      // Quorum: keep it queued until n leases are out (ATP_SPEC §10.3).
+      if (this.#leasesWanted(rec) > 0) best.add(rec.priority, rec, true);
+    }
+    for (const rec of skipped) this.#enqueue(rec, true);
+    return this.commit(grants, changed);
+  }
+
+  #leasable(rec: ArtifactRecord, now: number): boolean {
+    if (isTerminal(rec.state)) return false;
+    if (rec.deadlineAt > 0 && now >= rec.deadlineAt) return false; // the deadline timer expires it
+    return this.#leasesWanted(rec) > 0;
+  }
+
+  #leasesWanted(rec: ArtifactRecord): number {
+    if (isTerminal(rec.state)) return 0;
+    const held = rec.leases?.length ?? 0;
+    if (rec.quorumN <= 1) return held === 0 ? 1 : 0;
+    let votes = 0;
+    if (rec.votes !== null) for (const v of rec.votes.values()) votes += v.count;
+    return Math.max(0, rec.quorumN - votes - held);
+  }
+
+  #grant(rec: ArtifactRecord, req: AcquireRequest): Grant {
+    const lease: LeaseRecord = {
+      leaseId: req.newLeaseId(),
+      tenant: rec.tenant,
+      artifactId: rec.id,
+      epoch: ++rec.epoch,
+      sessionId: req.sessionId,
+      nodeId: req.nodeId,
+      grantedAt: req.now,
+      ttlMs: rec.leaseTtlMs,
+      maxDurationMs: rec.maxDurationMs,
+    };
+    this.attachLease(rec, lease);
+    if (rec.quorumN > 1) (rec.quorumNodes ??= []).push(req.nodeId);
+    return {
+      leaseId: lease.leaseId,
+      tenant: lease.tenant,
+      artifactId: lease.artifactId,
+      epoch: lease.epoch,
+      sessionId: lease.sessionId,
+      nodeId: lease.nodeId,
+      grantedAt: lease.grantedAt,
+      ttlMs: lease.ttlMs,
+      maxDurationMs: lease.maxDurationMs,
+      kind: rec.kind,
+      parentId: rec.parentId,
+      digest: rec.digest,
+      payload: rec.payload,
+      checkpoint: rec.checkpoint ?? EMPTY,
+      lastPartialSeq: rec.lastPartialSeq,
+      deadlineAt: rec.deadlineAt,
+      latePolicy: rec.latePolicy,
+    };
+  }
+
+  /** Record a lease on an artifact (also used when loading a durable store). */
+  protected attachLease(rec: ArtifactRecord, lease: LeaseRecord): void {
+    (rec.leases ??= []).push(lease);
+    this.#leases.set(lease.leaseId, { lease, rec });
+    if (rec.state !== 'LEASED') this.#setState(rec, 'LEASED');
+  }
+
+  #current(ref: LeaseRef): { lease: LeaseRecord; rec: ArtifactRecord } | Stale {
+    const e = this.#leases.get(ref.leaseId);
+    if (e !== undefined && e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
+    const ended = this.#ended.get(ref.leaseId);
+    if (e !== undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.rec.id };
+    return { kind: 'stale', code: ended?.code ?? 'ATP_ERR_STALE_LEASE', artifactId: ended === undefined ? null : (this.artifacts.get(ended.key)?.id ?? null) };
+  }
+
+  #endLease(rec: ArtifactRecord, lease: LeaseRecord, code: ErrorCode): void {
+    this.#leases.delete(lease.leaseId);
+    if (rec.leases !== null) {
+      const i = rec.leases.indexOf(lease);
+      if (i >= 0) rec.leases.splice(i, 1);
+      if (rec.leases.length === 0) rec.leases = null;
+    }
+    this.#ended.set(lease.leaseId, { key: keyOf(rec.tenant, rec.id), epoch: lease.epoch, code });
+    if (this.#ended.size > ENDED_MEMORY) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest !== undefined) this.#ended.delete(oldest);
+    }
+  }
+
+  /** End every lease of a record that became terminal; returns the revoke orders. */
+  #revokeAll(rec: ArtifactRecord, code: ErrorCode, reason: string): RevokeOrder[] {
+    const out: RevokeOrder[] = [];
+    for (const lease of rec.leases ?? []) out.push({ lease, code, reason });
+    for (const o of out) this.#endLease(rec, o.lease, code);
+    return out;
+  }
+
+  #finish(rec: ArtifactRecord, state: StateName, code: ErrorCode | null, message: string): ArtifactResult {
+    this.#setState(rec, state);
+    rec.code = code;
+    rec.message = message;
+    rec.votes = null;
+    return resultOf(rec);
+  }
+
+  complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
+    const cur = this.#current(ref);
+    if ('kind' in cur) {
+      // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
+      const ended = this.#ended.get(ref.leaseId);
+      const rec = ended === undefined ? undefined : this.artifacts.get(ended.key);
+      if (rec !== undefined && ended !== undefined && rec.latePolicy === 1 && ended.code === 'ATP_ERR_LEASE_EXPIRED' && ended.epoch === ref.epoch && !isTerminal(rec.state)) {
+        return this.commit(this.#accept(rec, result, now, 'superseded by a late result'), [rec]);
+      }
+      return this.commit(cur, []);
+    }
+    const { lease, rec } = cur;
+    if (rec.quorumN > 1) return this.commit(this.#vote(rec, lease, result, now), [rec]);
+    this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
+    return this.commit(this.#accept(rec, result, now, 'completed by another lease'), [rec]);
+  }
+
+  #accept(rec: ArtifactRecord, result: Uint8Array, _now: number, revokeReason: string): Changed {
+    rec.result = copy(result);
+    rec.resultDigest = toHex(sha256(result));
+    const revoke = this.#revokeAll(rec, 'ATP_ERR_STALE_LEASE', revokeReason);
+    const r = this.#finish(rec, 'COMPLETED', null, '');
+    return { kind: 'ok', view: viewOf(rec), result: r, revoke };
+  }
+
+  #vote(rec: ArtifactRecord, lease: LeaseRecord, result: Uint8Array, now: number): CompleteOutcome {
+    this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
+    const d = toHex(sha256(result));
+    const votes = (rec.votes ??= new Map());
+    const v = votes.get(d);
+    if (v === undefined) votes.set(d, { count: 1, result: copy(result) });
+    else v.count++;
+    const winner = [...votes.values()].find((x) => x.count >= rec.quorumK);
+    if (winner !== undefined) return this.#accept(rec, winner.result, now, 'quorum reached');
+    let answered = 0;
+    for (const x of votes.values()) answered += x.count;
+    if (answered >= rec.quorumN) {
+      const summary = [...votes.entries()].map(([dg, x]) => `${dg.slice(0, 16)}×${x.count}`).join(', ');
+      const revoke = this.#revokeAll(rec, 'ATP_ERR_QUORUM_DISAGREEMENT', 'quorum failed');
+      const r = this.#finish(rec, 'FAILED', 'ATP_ERR_QUORUM_DISAGREEMENT', `no ${rec.quorumK} of ${rec.quorumN} results agreed: ${summary}`);
+      return { kind: 'ok', view: viewOf(rec), result: r, revoke };
+    }
+    if (rec.leases === null && this.#leasesWanted(rec) > 0) {
+      this.#setState(rec, 'PENDING');
+      this.#enqueue(rec, true);
+    }
+    return { kind: 'recorded', view: viewOf(rec) };
+  }
+
+  fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, _now: number): Promise<Changed | Stale> {
+    const cur = this.#current(ref);
+    if ('kind' in cur) return this.commit(cur, []);
+    const { lease, rec } = cur;
+    this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
+    if (!retryable) {
+      const revoke = this.#revokeAll(rec, code, 'the artifact failed');
+      const r = this.#finish(rec, 'FAILED', code, message);
+      return this.commit({ kind: 'ok', view: viewOf(rec), result: r, revoke }, [rec]);
+    }
+    return this.commit(this.#failedAttempt(rec, code, message), [rec]);
+  }
+
+  /** ATP_SPEC §6.2: count a failed attempt; FAILED when attempts are exhausted, else pending again. */
+  #failedAttempt(rec: ArtifactRecord, code: ErrorCode, message: string): Changed {
+    rec.failedAttempts++;
+    if (rec.failedAttempts >= rec.maxAttempts) {
+      const revoke = this.#revokeAll(rec, 'ATP_ERR_ATTEMPTS_EXHAUSTED', 'attempts exhausted');
+      const r = this.#finish(rec, 'FAILED', 'ATP_ERR_ATTEMPTS_EXHAUSTED', `failed ${rec.failedAttempts} of ${rec.maxAttempts} attempts; last: ${code} ${message}`.slice(0, 1000));
+      return { kind: 'ok', view: viewOf(rec), result: r, revoke };
+    }
+    rec.message = `${code} ${message}`.slice(0, 1000);
+    this.#requeue(rec, false);
+    return { kind: 'ok', view: viewOf(rec), revoke: [] };
+  }
+
+  #requeue(rec: ArtifactRecord, front: boolean): void {
+    if (rec.leases === null) this.#setState(rec, 'PENDING');
+    if (this.#leasesWanted(rec) > 0) this.#enqueue(rec, front);
+  }
+
+  release(ref: LeaseRef, checkpoint: Uint8Array | undefined, _now: number): Promise<Changed | Stale> {
+    const cur = this.#current(ref);
+    if ('kind' in cur) return this.commit(cur, []);
+    const { lease, rec } = cur;
+    if (checkpoint !== undefined) rec.checkpoint = copy(checkpoint);
+    this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
+    if (rec.quorumNodes !== null) rec.quorumNodes = rec.quorumNodes.filter((n) => n !== lease.nodeId);
+    this.#requeue(rec, true);
+    return this.commit({ kind: 'ok', view: viewOf(rec), revoke: [] }, [rec]);
+  }
+
+  loseLeases(refs: readonly LeaseRef[], code: ErrorCode, _now: number): Promise<LossOutcome[]> {
+    const out: LossOutcome[] = [];
+    const changed: ArtifactRecord[] = [];
+    for (const ref of refs) {
+      const cur = this.#current(ref);
+      if ('kind' in cur) continue;
+      const { lease, rec } = cur;
+      this.#endLease(rec, lease, 'ATP_ERR_LEASE_EXPIRED');
+      out.push({ lease, changed: this.#failedAttempt(rec, code, 'lease lost') });
+      changed.push(rec);
+    }
+    return this.commit(out, changed);
+  }
+
+  partial(ref: LeaseRef, seq: number, data: Uint8Array, _now: number): Promise<PartialOutcome> {
+    const cur = this.#current(ref);
+    if ('kind' in cur) return this.commit(cur, []);
+    const { rec } = cur;
+    if (seq <= rec.lastPartialSeq) return this.commit({ kind: 'duplicate' }, []);
+    if (seq !== rec.lastPartialSeq + 1) return this.commit({ kind: 'gap', expected: rec.lastPartialSeq + 1 }, []);
+    rec.lastPartialSeq = seq;
+    rec.lastPartial = copy(data);
+    return this.commit({ kind: 'ok', view: viewOf(rec), seq }, [rec]);
+  }
+
+  checkpoint(ref: LeaseRef, data: Uint8Array, _now: number): Promise<{ kind: 'ok' } | Stale> {
+    const cur = this.#current(ref);
+    if ('kind' in cur) return this.commit(cur, []);
+    cur.rec.checkpoint = copy(data);
+    return this.commit({ kind: 'ok' as const }, [cur.rec]);
+  }
+
+  cancel(tenant: string, id: string, subtree: boolean, reason: string, _now: number): Promise<CancelOutcome> {
+    const root = this.artifacts.get(keyOf(tenant, id));
+    const out: CancelOutcome = { found: root !== undefined, cancelled: [], alreadyFinished: 0, revoke: [], results: new Map() };
+    if (root === undefined) return this.commit(out, []);
+    const changed: ArtifactRecord[] = [];
+    const stack = [root];
+    while (stack.length > 0) {
+      const rec = stack.pop()!;
+      if (subtree) {
+        rec.subtreeCancelled = true;
+        for (const c of rec.children ?? []) {
+          const child = this.artifacts.get(keyOf(tenant, c));
+          if (child !== undefined) stack.push(child);
+        }
+      }
+      changed.push(rec);
+      if (isTerminal(rec.state)) {
+        out.alreadyFinished++;
+        continue;
+      }
+      out.revoke.push(...this.#revokeAll(rec, 'ATP_ERR_CANCELLED', reason));
+      out.results.set(rec.id, this.#finish(rec, 'CANCELLED', 'ATP_ERR_CANCELLED', reason));
+      out.cancelled.push(viewOf(rec));
+    }
+    return this.commit(out, changed);
+  }
+
+  expire(tenant: string, id: string, now: number): Promise<Changed | undefined> {
+    const rec = this.artifacts.get(keyOf(tenant, id));
+    if (rec === undefined || isTerminal(rec.state) || rec.deadlineAt === 0 || now < rec.deadlineAt) return this.commit(undefined, []);
+    const revoke = this.#revokeAll(rec, 'ATP_ERR_EXPIRED', 'the artifact deadline passed');
+    const r = this.#finish(rec, 'EXPIRED', 'ATP_ERR_EXPIRED', 'the deadline passed before the artifact completed');
+    return this.commit({ kind: 'ok', view: viewOf(rec), result: r, revoke }, [rec]);
+  }
+
+  leaseStatus(ref: LeaseRef): Promise<{ kind: 'current'; lease: LeaseRecord } | Stale> {
+    const cur = this.#current(ref);
+    return Promise.resolve('kind' in cur ? cur : { kind: 'current' as const, lease: cur.lease });
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  get(tenant: string, id: string): Promise<ArtifactView | undefined> {
+    const rec = this.artifacts.get(keyOf(tenant, id));
+    return Promise.resolve(rec === undefined ? undefined : viewOf(rec));
+  }
+
+  result(tenant: string, id: string): Promise<ArtifactResult | undefined> {
+    const rec = this.artifacts.get(keyOf(tenant, id));
+    return Promise.resolve(rec !== undefined && isTerminal(rec.state) ? resultOf(rec) : undefined);
+  }
+
+  ancestors(tenant: string, id: string): Promise<string[]> {
+    const out: string[] = [];
+    let rec = this.artifacts.get(keyOf(tenant, id));
+    while (rec?.parentId != null && out.length < 10_000) {
+      out.push(rec.parentId);
+      rec = this.artifacts.get(keyOf(tenant, rec.parentId));
+    }
+    return Promise.resolve(out);
+  }
+
+  subtree(tenant: string, id: string): Promise<ArtifactView[]> {
+    const out: ArtifactView[] = [];
+    const root = this.artifacts.get(keyOf(tenant, id));
+    const stack = root === undefined ? [] : [root];
+    while (stack.length > 0) {
+      const rec = stack.pop()!;
+      out.push(viewOf(rec));
+      for (const c of rec.children ?? []) {
+        const child = this.artifacts.get(keyOf(tenant, c));
+        if (child !== undefined) stack.push(child);
+      }
+    }
+    return Promise.resolve(out);
+  }
+
+  byTag(tenant: string, tag: string): Promise<ArtifactView[]> {
+    const ids = this.#tags.get(`${tenant}\0${tag}`) ?? new Set<string>();
+    const out: ArtifactView[] = [];
+    for (const id of ids) {
+      const rec = this.artifacts.get(keyOf(tenant, id));
+      if (rec !== undefined) out.push(viewOf(rec));
+    }
+    return Promise.resolve(out);
+  }
+
+  heldLeases(): Promise<LeaseRecord[]> {
+    return Promise.resolve([...this.#leases.values()].map((e) => e.lease));
+  }
+
+  pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>> {
+    const out: Array<{ tenant: string; id: string; deadlineAt: number }> = [];
+    for (const rec of this.artifacts.values()) if (rec.deadlineAt > 0 && !isTerminal(rec.state)) out.push({ tenant: rec.tenant, id: rec.id, deadlineAt: rec.deadlineAt });
+    return Promise.resolve(out);
+  }
+
+  counts(): Promise<Record<StateName, number>> {
+    return Promise.resolve({ ...this.#counts });
+  }
+
+  saveSession(s: SessionRecord): Promise<void> {
+    this.sessions.set(s.sessionId, s);
+    return Promise.resolve();
+  }
+
+  loadSessions(): Promise<SessionRecord[]> {
+    return Promise.resolve([...this.sessions.values()]);
+  }
+
+  dropSession(sessionId: string): Promise<void> {
+    this.sessions.delete(sessionId);
+    return Promise.resolve();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #setState(rec: ArtifactRecord, state: StateName): void {
+    this.#counts[rec.state]--;
+    this.#counts[state]++;
+    rec.state = state;
+  }
+
+  #enqueue(rec: ArtifactRecord, front: boolean): void {
+    const k = `${rec.tenant}\0${rec.kind}`;
+    let q = this.#queues.get(k);
+    if (q === undefined) this.#queues.set(k, (q = new PendingQueue()));
+    q.add(rec.priority, rec, front);
+  }
+
+  /** Put a loaded record back into the queues (durable stores, after open). */
+  protected restore(rec: ArtifactRecord): void {
+    this.artifacts.set(keyOf(rec.tenant, rec.id), rec);
+    this.#counts[rec.state]++;
+    for (const t of rec.tags) {
+      const k = `${rec.tenant}\0${t}`;
+      let s = this.#tags.get(k);
+      if (s === undefined) this.#tags.set(k, (s = new Set()));
+      s.add(rec.id);
+    }
+    if (rec.parentId !== null) {
+      const parent = this.artifacts.get(keyOf(rec.tenant, rec.parentId));
+      if (parent !== undefined) (parent.children ??= []).push(rec.id);
+    }
+  }
+
+  /** After loading: queue the pending ones and index the leases. */
+  protected reindex(): void {
+    for (const rec of this.artifacts.values()) {
+      for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec });
+      if (!isTerminal(rec.state) && this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
+    }
+  }
+}
+
+function copy(b: Uint8Array): Uint8Array {
+  return b.length === 0 ? EMPTY : b.slice();
+}
+
+/** The view of a record. */
+export function viewOf(rec: ArtifactRecord): ArtifactView {
+  return {
+    tenant: rec.tenant,
+    id: rec.id,
+    digest: rec.digest,
+    kind: rec.kind,
+    state: rec.state,
+    parentId: rec.parentId,
+    tags: rec.tags,
+    epoch: rec.epoch,
+    failedAttempts: rec.failedAttempts,
+    code: rec.code,
+    message: rec.message,
+    lastPartialSeq: rec.lastPartialSeq,
+    deadlineAt: rec.deadlineAt,
+  };
+}
+
+/** The result of a terminal record. */
+export function resultOf(rec: ArtifactRecord): ArtifactResult {
+  return {
+    state: rec.state,
+    code: rec.code,
+    message: rec.message,
+    result: rec.state === 'COMPLETED' ? (rec.result ?? EMPTY) : (rec.lastPartial ?? EMPTY),
+    resultDigest: rec.resultDigest,
+    checkpoint: rec.checkpoint ?? EMPTY,
+  };
+}

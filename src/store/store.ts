@@ -1,0 +1,222 @@
+/**
+ * The Store contract (ATP_SPEC §3.4): where artifacts, leases and results live. Each method is one
+ * atomic, named transition, guarded by the lease id and epoch where a lease is named, returning a
+ * typed outcome; a stale caller can never overwrite a newer holder. Implementations: memory,
+ * SQLite (embedded default), PostgreSQL (several coordinators). One conformance suite
+ * (test/store/conformance.ts) runs against each.
+ *
+ * Times are milliseconds on the coordinator's clock, passed in by the caller (`now`): a store
+ * never reads a clock itself.
+ */
+import type { ErrorCode } from '../errors.js';
+
+/** Artifact states, by name (numbers as on the wire: ATP_REGISTRY §6). */
+export type StateName = 'PENDING' | 'LEASED' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'EXPIRED';
+
+/** A new artifact as submitted (already validated and digested by the coordinator). */
+export interface NewArtifact {
+  tenant: string;
+  id: string; // hex
+  digest: string; // hex of the SHA-256 content digest
+  kind: string;
+  payload: Uint8Array;
+  priority: number;
+  latePolicy: number;
+  quorumK: number;
+  quorumN: number;
+  leaseTtlMs: number;
+  maxDurationMs: number;
+  /** Absolute clock time after which the artifact expires; 0 for none. */
+  deadlineAt: number;
+  maxAttempts: number;
+  parentId: string | null; // hex
+  tags: readonly string[];
+}
+
+/** What a watcher or a QUERY sees of an artifact. */
+export interface ArtifactView {
+  tenant: string;
+  id: string;
+  digest: string;
+  kind: string;
+  state: StateName;
+  parentId: string | null;
+  tags: readonly string[];
+  /** Epoch of the newest lease (0 before the first). */
+  epoch: number;
+  failedAttempts: number;
+  code: ErrorCode | null;
+  message: string;
+  lastPartialSeq: number;
+  deadlineAt: number;
+}
+
+/** The outcome of a terminal artifact. */
+export interface ArtifactResult {
+  state: StateName;
+  code: ErrorCode | null;
+  message: string;
+  /** Result bytes if COMPLETED, else the last partial result. */
+  result: Uint8Array;
+  resultDigest: string | null;
+  checkpoint: Uint8Array;
+}
+
+/** Outcome of one SUBMIT. */
+export type SubmitOutcome =
+  | { kind: 'accepted'; view: ArtifactView; duplicate: boolean }
+  | { kind: 'conflict'; existingDigest: string }
+  | { kind: 'parent-not-found' };
+
+/** A lease as the store keeps it. */
+export interface LeaseRecord {
+  leaseId: string;
+  tenant: string;
+  artifactId: string;
+  epoch: number;
+  sessionId: string;
+  nodeId: string;
+  grantedAt: number;
+  ttlMs: number;
+  maxDurationMs: number;
+}
+
+/** A granted lease with everything the LEASE frame carries. */
+export interface Grant extends LeaseRecord {
+  kind: string;
+  parentId: string | null;
+  digest: string;
+  payload: Uint8Array;
+  checkpoint: Uint8Array;
+  lastPartialSeq: number;
+  deadlineAt: number;
+  latePolicy: number;
+}
+
+/** Who asks for leases. */
+export interface AcquireRequest {
+  tenant: string;
+  sessionId: string;
+  nodeId: string;
+  kinds: ReadonlySet<string>;
+  max: number;
+  now: number;
+  /** Lease ids to use, one per grant (the coordinator makes them). */
+  newLeaseId: () => string;
+}
+
+/** Names one lease: the guard of every lease transition. */
+export interface LeaseRef {
+  leaseId: string;
+  epoch: number;
+  sessionId: string;
+}
+
+/** Why a lease transition was refused: the lease is not current (ATP_SPEC §5.5). */
+export interface Stale {
+  kind: 'stale';
+  /** The most specific reason known: ATP_ERR_STALE_LEASE, ATP_ERR_LEASE_EXPIRED, ATP_ERR_CANCELLED, ATP_ERR_EXPIRED. */
+  code: ErrorCode;
+  artifactId: string | null;
+}
+
+/** Leases the coordinator must revoke because of a transition (cancel, deadline, quorum reached). */
+export interface RevokeOrder {
+  lease: LeaseRecord;
+  code: ErrorCode;
+  reason: string;
+}
+
+/** Result of a transition that changed an artifact. */
+export interface Changed {
+  kind: 'ok';
+  view: ArtifactView;
+  /** Set when the artifact became terminal. */
+  result?: ArtifactResult;
+  revoke: RevokeOrder[];
+}
+
+/** Outcome of COMPLETE. */
+export type CompleteOutcome = Changed | Stale | { kind: 'recorded'; view: ArtifactView }; // recorded: a quorum vote that did not decide yet
+
+/** Outcome of PARTIAL. */
+export type PartialOutcome = { kind: 'ok'; view: ArtifactView; seq: number } | { kind: 'duplicate' } | { kind: 'gap'; expected: number } | Stale;
+
+/** Outcome of CANCEL. */
+export interface CancelOutcome {
+  found: boolean;
+  cancelled: ArtifactView[];
+  alreadyFinished: number;
+  revoke: RevokeOrder[];
+  results: Map<string, ArtifactResult>;
+}
+
+/** Outcome of losing leases (expiry, session gone). */
+export interface LossOutcome {
+  lease: LeaseRecord;
+  changed: Changed | undefined;
+}
+
+/** The contract. */
+export interface Store {
+  /** Short name for diagnostics: memory, sqlite, postgres. */
+  readonly name: string;
+  /** Create or migrate the schema and load state. */
+  open(): Promise<void>;
+  /** Flush pending writes and release resources. */
+  close(): Promise<void>;
+
+  /** ATP_SPEC §3.2: accept new artifacts (idempotent by id and digest), in order. Durable when resolved. */
+  submit(batch: readonly NewArtifact[], now: number): Promise<SubmitOutcome[]>;
+  /** ATP_SPEC §5.1: lease up to `max` pending artifacts of the given kinds, highest priority first. */
+  acquire(req: AcquireRequest): Promise<Grant[]>;
+  /** ATP_SPEC §6.1: accept a result under the current lease (or a late one, per late policy). */
+  complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome>;
+  /** ATP_SPEC §6.2: a failed attempt. */
+  fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, now: number): Promise<Changed | Stale>;
+  /** ATP_SPEC §6.3: hand a lease back unfinished, with an optional final checkpoint (not a failed attempt). */
+  release(ref: LeaseRef, checkpoint: Uint8Array | undefined, now: number): Promise<Changed | Stale>;
+  /** ATP_SPEC §5.4: leases lost by expiry or a vanished session: each a failed attempt. */
+  loseLeases(refs: readonly LeaseRef[], code: ErrorCode, now: number): Promise<LossOutcome[]>;
+  /** ATP_SPEC §9.1: an ordered partial result. */
+  partial(ref: LeaseRef, seq: number, data: Uint8Array, now: number): Promise<PartialOutcome>;
+  /** ATP_SPEC §9.2: replace the checkpoint. */
+  checkpoint(ref: LeaseRef, data: Uint8Array, now: number): Promise<{ kind: 'ok' } | Stale>;
+  /** ATP_SPEC §8: cancel one artifact or its subtree (present and future). */
+  cancel(tenant: string, id: string, subtree: boolean, reason: string, now: number): Promise<CancelOutcome>;
+  /** ATP_SPEC §3.4: expire an artifact whose deadline passed (no-op if terminal). */
+  expire(tenant: string, id: string, now: number): Promise<Changed | undefined>;
+  /** A lease is current: the check behind fencing (ATP_SPEC §5.5). */
+  leaseStatus(ref: LeaseRef): Promise<{ kind: 'current'; lease: LeaseRecord } | Stale>;
+
+  /** Current state of an artifact. */
+  get(tenant: string, id: string): Promise<ArtifactView | undefined>;
+  /** Outcome of a terminal artifact. */
+  result(tenant: string, id: string): Promise<ArtifactResult | undefined>;
+  /** Ids of the ancestors of an artifact, nearest first. */
+  ancestors(tenant: string, id: string): Promise<string[]>;
+  /** Every artifact of a subtree (root included). */
+  subtree(tenant: string, id: string): Promise<ArtifactView[]>;
+  /** Every artifact carrying a tag. */
+  byTag(tenant: string, tag: string): Promise<ArtifactView[]>;
+  /** Every lease held now (for recovery after a restart). */
+  heldLeases(): Promise<LeaseRecord[]>;
+  /** Non-terminal artifacts with a deadline (for re-arming timers after a restart). */
+  pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>>;
+  /** Counts by state, for status and metrics. */
+  counts(): Promise<Record<StateName, number>>;
+  /** Sessions persisted for resume after a coordinator restart. */
+  saveSession(s: SessionRecord): Promise<void>;
+  loadSessions(): Promise<SessionRecord[]>;
+  dropSession(sessionId: string): Promise<void>;
+}
+
+/** What a store keeps of a worker session so that it can be resumed after a coordinator restart. */
+export interface SessionRecord {
+  sessionId: string;
+  /** SHA-256 of the resume token, hex: the token itself is never stored. */
+  tokenHash: string;
+  nodeId: string;
+  tenant: string;
+  roles: number;
+}

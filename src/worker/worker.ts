@@ -1,0 +1,382 @@
+/**
+ * The worker SDK (ATP_SPEC §5, §6, §8, §9, §11): `worker.handle(kind, async (artifact, ctx) => result)`.
+ * Leases arrive only against free slots (credits); renewal is automatic and batched (one RENEW per
+ * heartbeat for every lease); a revoke or a stale reply aborts the handler's `ctx.signal` at once.
+ */
+import { AtpError, codeOfWire, wireCodeOf } from '../errors.js';
+import type { Clock } from '../internal/clock.js';
+import { systemClock } from '../internal/clock.js';
+import { toHex } from '../internal/ids.js';
+import { ClientConnection } from '../protocol/client-connection.js';
+import type { ConnectOptions } from '../transport/url.js';
+import { GoawayMode, Role } from '../wire/index.js';
+import type { Message, MessageOf } from '../wire/index.js';
+
+/** The artifact a handler receives. */
+export interface LeasedArtifact {
+  id: string;
+  kind: string;
+  payload: Uint8Array;
+  parentId: string | null;
+  digest: string;
+  /** 1 for the first lease, rising with every re-issue. */
+  attempt: number;
+}
+
+/** What a handler can do with its lease. */
+export interface HandlerContext {
+  /** Aborted when the lease is revoked (cancel, deadline, drain) or lost; `signal.reason` says why. */
+  readonly signal: AbortSignal;
+  readonly leaseId: string;
+  readonly epoch: number;
+  /** The last checkpoint stored by an earlier lease of this artifact, if any. */
+  readonly checkpointData: Uint8Array | undefined;
+  /** Sequence of the last accepted partial result; ctx.partial() continues from it. */
+  readonly lastPartialSeq: number;
+  /** Stream a partial result to watchers (ordered; numbered by the SDK). */
+  partial(data: Uint8Array | string): void;
+  /** Store a checkpoint; the next lease of this artifact receives it. Resolves when durable. */
+  checkpoint(data: Uint8Array | string): Promise<void>;
+}
+
+/** A handler: returns the result bytes (a string is sent as UTF-8; undefined as empty). */
+export type Handler = (artifact: LeasedArtifact, ctx: HandlerContext) => Promise<Uint8Array | string | undefined | void>;
+
+/** Throw this (or any error with `retryable: false`) to fail the artifact without another attempt. */
+export class NonRetryableError extends Error {
+  readonly retryable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonRetryableError';
+  }
+}
+
+/** Options of a worker. */
+export interface WorkerOptions {
+  url: string;
+  /** Handlers that may run at once (the credits announced). Default 1. */
+  concurrency?: number;
+  authToken?: string;
+  tenant?: string;
+  clock?: Clock;
+  transport?: ConnectOptions;
+  /** Also act as a producer on the same session (to submit children). */
+  producer?: boolean;
+  nodeId?: Uint8Array;
+}
+
+interface Active {
+  lease: MessageOf<'LEASE'>;
+  leaseHex: string;
+  abort: AbortController;
+  /** Set when the coordinator revoked it: answer REVOKE_ACK, not COMPLETE. */
+  revoked: boolean;
+  /** Set when a stale reply arrived: send nothing more. */
+  lost: boolean;
+  handback: boolean;
+  seq: number;
+  lastCheckpoint: Uint8Array | undefined;
+  ttlMs: number;
+}
+
+interface Unacked {
+  msg: MessageOf<'COMPLETE'> | MessageOf<'FAIL'> | MessageOf<'RELEASE'>;
+  resolve: () => void;
+}
+
+const enc = new TextEncoder();
+const toBytes = (v: Uint8Array | string | undefined | void): Uint8Array => (v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v);
+
+/** A worker process's connection to a coordinator. */
+export class Worker {
+  readonly #handlers = new Map<string, Handler>();
+  readonly #active = new Map<string, Active>();
+  readonly #unacked = new Map<number, Unacked>();
+  readonly #options: WorkerOptions;
+  readonly #clock: Clock;
+  readonly #concurrency: number;
+  #conn: ClientConnection | undefined;
+  #draining = 0;
+  #drained: (() => void) | undefined;
+  #closed = false;
+  /** Count of results accepted by the coordinator, for diagnostics. */
+  completed = 0;
+  /** Leases received. */
+  leased = 0;
+
+  constructor(options: WorkerOptions) {
+    const c = options.concurrency ?? 1;
+    if (!Number.isInteger(c) || c < 1 || c > 65536) throw new RangeError(`concurrency must be an integer in [1, 65536], got ${String(options.concurrency)}`);
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#concurrency = c;
+  }
+
+  /** Register the handler of a kind (before start()). */
+  handle(kind: string, handler: Handler): this {
+    if (this.#conn !== undefined) throw new Error('handle() must be called before start()');
+    this.#handlers.set(kind, handler);
+    return this;
+  }
+
+  /** Leases being worked on now. */
+  get activeLeases(): number {
+    return this.#active.size;
+  }
+
+  /** The connection (for submitting children when `producer` is set). */
+  get connection(): ClientConnection {
+    if (this.#conn === undefined) throw new Error('the worker is not started');
+    return this.#conn;
+  }
+
+  /** Connect and start taking leases. */
+  async start(): Promise<void> {
+    if (this.#handlers.size === 0) throw new Error('register at least one handler with worker.handle(kind, fn) before start()');
+    const o = this.#options;
+    const conn = new ClientConnection({
+      url: o.url,
+      roles: Role.WORKER | (o.producer ? Role.PRODUCER | Role.OBSERVER : 0),
+      kinds: [...this.#handlers.keys()],
+      credits: () => this.#freeSlots(),
+      clock: this.#clock,
+      ...(o.nodeId !== undefined ? { nodeId: o.nodeId } : {}),
+      ...(o.authToken !== undefined ? { authToken: o.authToken } : {}),
+      ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
+      ...(o.transport !== undefined ? { transport: o.transport } : {}),
+    });
+    this.#conn = conn;
+    conn.setHeartbeat(() => this.#renew());
+    await conn.start({
+      push: (msg) => this.#onPush(msg),
+      up: (_w, resumed) => this.#onUp(resumed),
+      down: () => undefined,
+      closed: () => this.#onClosed(),
+    });
+  }
+
+  #freeSlots(): number {
+    return this.#draining !== 0 ? 0 : Math.max(0, this.#concurrency - this.#active.size);
+  }
+
+  #onUp(resumed: boolean): void {
+    if (!resumed) {
+      // A new session: every lease of the old one is gone (re-issued elsewhere).
+      for (const a of this.#active.values()) this.#lose(a, 'the session could not be resumed');
+      for (const [stream, u] of this.#unacked) {
+        this.#unacked.delete(stream);
+        u.resolve();
+      }
+      return;
+    }
+    this.#renew();
+    // Results the coordinator never acknowledged are sent again; it accepts each once (ATP_SPEC §12).
+    for (const [stream, u] of [...this.#unacked]) {
+      this.#unacked.delete(stream);
+      this.#sendTracked(u.msg, u.resolve);
+    }
+  }
+
+  #renew(): void {
+    this.#conn?.send({ type: 'RENEW', stream: this.#conn.nextStream(), leaseIds: [] });
+  }
+
+  #onPush(msg: Message): void {
+    switch (msg.type) {
+      case 'LEASE':
+        return this.#onLease(msg);
+      case 'REVOKE': {
+        const a = this.#active.get(toHex(msg.leaseId));
+        if (a === undefined || a.lease.epoch !== msg.epoch) {
+          this.#conn?.send({ type: 'REVOKE_ACK', stream: 0, leaseId: msg.leaseId, epoch: msg.epoch });
+          return;
+        }
+        a.revoked = true;
+        a.abort.abort(new AtpError(codeOfWire(msg.code), msg.reason || 'revoked'));
+        return;
+      }
+      case 'LEASE_LOST': {
+        const a = this.#active.get(toHex(msg.leaseId));
+        if (a !== undefined) this.#lose(a, msg.message);
+        return;
+      }
+      case 'GOAWAY':
+        if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) void this.drain(msg.mode === GoawayMode.DRAIN_HANDBACK ? 'handback' : 'finish');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** ATP_SPEC §5.5: a stale reply stops the handler at once; nothing more is sent for it. */
+  #lose(a: Active, why: string): void {
+    a.lost = true;
+    a.abort.abort(new AtpError('ATP_ERR_STALE_LEASE', why));
+  }
+
+  #onLease(msg: MessageOf<'LEASE'>): void {
+    const leaseHex = toHex(msg.leaseId);
+    const handler = this.#handlers.get(msg.kind);
+    this.leased++;
+    const a: Active = {
+      lease: msg,
+      leaseHex,
+      abort: new AbortController(),
+      revoked: false,
+      lost: false,
+      handback: false,
+      seq: msg.lastPartialSeq,
+      lastCheckpoint: undefined,
+      ttlMs: msg.ttlMs,
+    };
+    this.#active.set(leaseHex, a);
+    this.#tuneHeartbeat();
+    if (handler === undefined) {
+      this.#finish(a, { type: 'FAIL', code: wireCodeOf('ATP_ERR_NO_HANDLER'), retryable: 1, message: `no handler for kind ${msg.kind}` });
+      return;
+    }
+    const conn = this.#conn!;
+    const ctx: HandlerContext = {
+      signal: a.abort.signal,
+      leaseId: leaseHex,
+      epoch: msg.epoch,
+      checkpointData: msg.checkpoint.length > 0 ? msg.checkpoint.slice() : undefined,
+      lastPartialSeq: msg.lastPartialSeq,
+      partial: (data) => {
+        if (a.lost || a.revoked) return;
+        conn.send({ type: 'PARTIAL', stream: 0, leaseId: msg.leaseId, epoch: msg.epoch, seq: ++a.seq, data: toBytes(data) });
+      },
+      checkpoint: (data) => {
+        const bytes = toBytes(data);
+        a.lastCheckpoint = bytes;
+        if (a.lost || a.revoked) return Promise.resolve();
+        return conn
+          .request({ type: 'CHECKPOINT', stream: conn.nextStream(), leaseId: msg.leaseId, epoch: msg.epoch, data: bytes }, (m): m is MessageOf<'ACK'> => m.type === 'ACK' || m.type === 'LEASE_LOST')
+          .then((m) => {
+            if ((m as Message).type === 'LEASE_LOST') this.#lose(a, 'checkpoint refused: lease not current');
+          });
+      },
+    };
+    const artifact: LeasedArtifact = {
+      id: toHex(msg.artifactId),
+      kind: msg.kind,
+      payload: msg.payload.slice(),
+      parentId: msg.parentId.every((b) => b === 0) ? null : toHex(msg.parentId),
+      digest: toHex(msg.digest.value),
+      attempt: msg.attempt,
+    };
+    let settled: Promise<Uint8Array | string | undefined | void>;
+    try {
+      settled = handler(artifact, ctx);
+    } catch (err) {
+      settled = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    settled.then(
+      (value) => this.#finish(a, { type: 'COMPLETE', result: toBytes(value) }),
+      (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        const retryable = (e as { retryable?: unknown }).retryable !== false;
+        const code = e instanceof AtpError ? e.wire : wireCodeOf(retryable ? 'ATP_ERR_HANDLER' : 'ATP_ERR_HANDLER_FATAL');
+        this.#finish(a, { type: 'FAIL', code, retryable: retryable ? 1 : 0, message: e.message.slice(0, 1000) });
+      },
+    );
+  }
+
+  #finish(a: Active, outcome: { type: 'COMPLETE'; result: Uint8Array } | { type: 'FAIL'; code: number; retryable: number; message: string }): void {
+    const conn = this.#conn!;
+    const { leaseId, epoch } = a.lease;
+    const done = () => {
+      this.#active.delete(a.leaseHex);
+      if (this.#draining === 0 && !this.#closed) conn.send({ type: 'CREDIT', stream: 0, credits: 1 });
+      this.#tuneHeartbeat();
+      this.#drained?.();
+    };
+    if (a.lost) return done();
+    if (a.revoked) {
+      conn.send({ type: 'REVOKE_ACK', stream: 0, leaseId, epoch });
+      return done();
+    }
+    if (a.handback) {
+      const cp = a.lastCheckpoint;
+      this.#sendTracked({ type: 'RELEASE', stream: conn.nextStream(), leaseId, epoch, hasCheckpoint: cp === undefined ? 0 : 1, checkpoint: cp ?? new Uint8Array(0), reason: 'handed back on drain' }, () => this.#drained?.());
+      return done();
+    }
+    const msg: MessageOf<'COMPLETE'> | MessageOf<'FAIL'> =
+      outcome.type === 'COMPLETE' ? { type: 'COMPLETE', stream: conn.nextStream(), leaseId, epoch, result: outcome.result } : { type: 'FAIL', stream: conn.nextStream(), leaseId, epoch, code: outcome.code, retryable: outcome.retryable, message: outcome.message };
+    // The slot is free as soon as the handler is done: the credit goes out with the result, and
+    // the result stays tracked until the coordinator acknowledges it.
+    this.#sendTracked(msg, () => {
+      if (msg.type === 'COMPLETE') this.completed++;
+      this.#drained?.();
+    });
+    done();
+  }
+
+  /** Send a result-bearing frame and keep it until ACK or LEASE_LOST (re-sent after a resume). */
+  #sendTracked(msg: Unacked['msg'], resolve: () => void): void {
+    const conn = this.#conn!;
+    this.#unacked.set(msg.stream, { msg, resolve });
+    conn.listen(msg.stream, (m) => {
+      if (m.type === 'ACK' || m.type === 'LEASE_LOST' || (m.type === 'ERROR' && m.code !== wireCodeOf('ATP_ERR_UNAVAILABLE'))) {
+        conn.unlisten(msg.stream);
+        if (this.#unacked.delete(msg.stream)) resolve();
+      }
+    });
+    conn.send(msg);
+  }
+
+  /** Renew at least three times per smallest held ttl (ATP_SPEC §5.3). */
+  #tuneHeartbeat(): void {
+    const conn = this.#conn;
+    if (conn === undefined) return;
+    let ttl = Infinity;
+    for (const a of this.#active.values()) ttl = Math.min(ttl, a.ttlMs);
+    const hb = conn.welcome?.heartbeatMs ?? 10_000;
+    const interval = Math.max(10, Math.min(hb, Math.floor(ttl / 3)));
+    if (interval !== this.#interval) {
+      this.#interval = interval;
+      conn.setHeartbeatInterval(interval, () => this.#renew());
+    }
+  }
+  #interval = 0;
+
+  /**
+   * ATP_SPEC §11.2: drain. `finish` completes held leases; `handback` stops them and hands each
+   * back with its last checkpoint. Resolves when no lease is held; then close() leaves.
+   */
+  async drain(mode: 'finish' | 'handback' = 'finish', deadlineMs = 30_000): Promise<void> {
+    if (this.#draining === 0) {
+      this.#draining = mode === 'finish' ? GoawayMode.DRAIN_FINISH : GoawayMode.DRAIN_HANDBACK;
+      this.#conn?.send({ type: 'GOAWAY', stream: 0, code: 0, mode: this.#draining, deadlineMs, reason: `worker drain (${mode})` });
+    }
+    if (mode === 'handback') {
+      for (const a of this.#active.values()) {
+        a.handback = true;
+        a.abort.abort(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker is draining and hands the lease back'));
+      }
+    }
+    if (this.#active.size === 0 && this.#unacked.size === 0) return;
+    await new Promise<void>((resolve) => {
+      this.#drained = () => {
+        if (this.#active.size === 0 && this.#unacked.size === 0) resolve();
+      };
+    });
+  }
+
+  /** Leave: GOAWAY and close. Leases still held are released by the coordinator. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const a of this.#active.values()) a.abort.abort(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker is closing'));
+    await this.#conn?.close();
+  }
+
+  /** Drop the connection without a goodbye (tests of abrupt leave and resume). */
+  dropConnection(): void {
+    this.#conn?.destroyConnection();
+  }
+
+  #onClosed(): void {
+    this.#closed = true;
+    for (const a of this.#active.values()) this.#lose(a, 'the connection to the coordinator is closed');
+  }
+}
