@@ -38,8 +38,8 @@ async function connected(h: TransportHarness, t: TestContext): Promise<{ client:
 
 /** Runs the contract suite for one transport. */
 export function transportContract(h: TransportHarness): void {
-  describe(`${h.name} transport contract`, () => {
-    it('reports its kind, framing and remote address', async (t) => {
+  void describe(`${h.name} transport contract`, () => {
+    void it('reports its kind, framing and remote address', async (t) => {
       const { client, server } = await connected(h, t);
       for (const transport of [client, server]) {
         assert.equal(transport.kind, h.kind);
@@ -48,7 +48,7 @@ export function transportContract(h: TransportHarness): void {
       }
     });
 
-    it('echoes many chunks intact and in order, then both ends close cleanly once', async (t) => {
+    void it('echoes many chunks intact and in order, then both ends close cleanly once', async (t) => {
       const { client, server } = await connected(h, t);
       const sizes = Array.from({ length: 600 }, (_, i) => 1 + ((i * 7919) % 9000));
       const total = sizes.reduce((sum, size) => sum + size, 0);
@@ -76,7 +76,7 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(serverRecorder.closeCalls, 1);
     });
 
-    it('holds bytes that arrive before handlers are installed', async (t) => {
+    void it('holds bytes that arrive before handlers are installed', async (t) => {
       const { client, server } = await connected(h, t);
       const clientRecorder = record(client);
       client.write(pattern(0, 100 * KiB));
@@ -89,7 +89,7 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(await clientRecorder.closed, undefined);
     });
 
-    it('delivers nothing while paused and everything after resume()', async (t) => {
+    void it('delivers nothing while paused and everything after resume()', async (t) => {
       const { client, server } = await connected(h, t);
       server.pause();
       const serverRecorder = record(server);
@@ -103,7 +103,7 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(patternMismatch(serverRecorder.bytes()), -1);
     });
 
-    it('write() returns false while the peer is paused, drain() follows its resume, and no byte is lost (32 MiB)', async (t) => {
+    void it('write() returns false while the peer is paused, drain() follows its resume, and no byte is lost (32 MiB)', async (t) => {
       const { client, server } = await connected(h, t);
       const total = 32 * MiB;
       const chunkBytes = 64 * KiB;
@@ -126,7 +126,7 @@ export function transportContract(h: TransportHarness): void {
       if (h.framed) assert.ok(serverRecorder.chunks.every((chunk) => chunk.byteLength === chunkBytes));
     });
 
-    it('end() sends every queued byte before closing', async (t) => {
+    void it('end() sends every queued byte before closing', async (t) => {
       const { client, server } = await connected(h, t);
       const total = 8 * MiB;
       const serverRecorder = record(server);
@@ -141,7 +141,7 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(await clientRecorder.closed, undefined);
     });
 
-    it('destroy(error) closes at once with that error, exactly once; the peer is closed too', async (t) => {
+    void it('destroy(error) closes at once with that error, exactly once; the peer is closed too', async (t) => {
       const { client, server } = await connected(h, t);
       const serverRecorder = record(server);
       const clientRecorder = record(client);
@@ -161,7 +161,7 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(clientRecorder.closeError, boom);
     });
 
-    it('refuses a second setHandlers()', async (t) => {
+    void it('refuses a second setHandlers()', async (t) => {
       const { client } = await connected(h, t);
       record(client);
       assert.throws(() => record(client), /already installed/);

@@ -27,8 +27,8 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
-describe('tcp', () => {
-  it('shows the bound port in Listener.url when asked for port 0', async () => {
+void describe('tcp', () => {
+  void it('shows the bound port in Listener.url when asked for port 0', async () => {
     const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, () => {});
     try {
       assert.match(listener.url, /^tcp:\/\/127\.0\.0\.1:[1-9]\d*$/);
@@ -37,7 +37,7 @@ describe('tcp', () => {
     }
   });
 
-  it('names the address and suggests a cause when the connection is refused', async () => {
+  void it('names the address and suggests a cause when the connection is refused', async () => {
     const port = await closedPort();
     await assert.rejects(connectTcp({ host: '127.0.0.1', port }), (error: Error) => {
       assert.equal(error.message, `cannot connect to tcp://127.0.0.1:${port}: connection refused (is the coordinator running?)`);
@@ -46,7 +46,7 @@ describe('tcp', () => {
     });
   });
 
-  it('names the address when the port is already in use', async () => {
+  void it('names the address when the port is already in use', async () => {
     const first = await listenTcp({ host: '127.0.0.1', port: 0 }, () => {});
     try {
       const port = Number(new URL(first.url).port);
@@ -61,7 +61,7 @@ describe('tcp', () => {
     }
   });
 
-  it('leaves accepted connections open when the listener closes', async () => {
+  void it('leaves accepted connections open when the listener closes', async () => {
     let server: ReturnType<typeof record> | undefined;
     const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (transport) => {
       server = record(transport, (chunk) => transport.write(chunk));
@@ -78,7 +78,7 @@ describe('tcp', () => {
     assert.equal(await server?.closed, undefined);
   });
 
-  it('tells the peer of a destroyed connection that it was reset', async () => {
+  void it('tells the peer of a destroyed connection that it was reset', async () => {
     const accepted = deferred<Transport>();
     const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (transport) => accepted.resolve(transport));
     try {
