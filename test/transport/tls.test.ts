@@ -43,7 +43,7 @@ function rawHandshake(listener: Listener, alpn: string[] | undefined): Promise<{
       resolve({ alpn: socket.alpnProtocol ?? false });
       socket.end();
     });
-    socket.on('error', (error) => resolve({ error }));
+    socket.on('error', (error: Error) => resolve({ error }));
   });
 }
 
