@@ -59,11 +59,14 @@ function hostOf(url: URL): string {
 
 /** Parses an address. Throws a TypeError naming the problem when it is malformed or unsupported. */
 export function parseAddress(address: string): Address {
+  const malformed = new TypeError(`invalid address '${address}': expected a URL such as tcp://127.0.0.1:7400 (${SCHEMES})`);
+  // `localhost:7400` would parse as scheme `localhost:`; say what is missing instead.
+  if (!address.includes('://')) throw malformed;
   let url: URL;
   try {
     url = new URL(address);
   } catch {
-    throw new TypeError(`invalid address '${address}': expected a URL such as tcp://127.0.0.1:7400 (${SCHEMES})`);
+    throw malformed;
   }
   switch (url.protocol) {
     case 'tcp:':
