@@ -105,7 +105,7 @@ export const WatchFlags = {
 
 /** ATP_SPEC §8: GOAWAY modes. */
 export const GoawayMode = {
-  /** Close now; held leases are treated as an abrupt leave. */
+  /** Leave now; leases still held are released at once (not a failed attempt, no resume window). */
   CLOSE: 0,
   /** Drain: take no new leases, finish the held ones, then close. */
   DRAIN_FINISH: 1,
