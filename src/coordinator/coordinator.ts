@@ -104,6 +104,7 @@ export class Coordinator implements Core {
     const ch = new Channel(transport, { side: 'coordinator', clock: this.options.clock });
     this.#channels.add(ch);
     let session: ServerSession | undefined;
+    let helloSeen = false;
     const handshake = this.options.clock.setTimer(this.options.handshakeTimeoutMs, () => {
       if (session === undefined) ch.fail(new AtpError('ATP_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${this.options.handshakeTimeoutMs} ms`));
     });
@@ -111,7 +112,10 @@ export class Coordinator implements Core {
       message: (msg) => {
         if (session === undefined) {
           if (msg.type === 'PING') return ch.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
-          if (msg.type !== 'HELLO') return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before HELLO`));
+          if (msg.type !== 'HELLO') return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before ${helloSeen ? 'WELCOME' : 'HELLO'}`));
+          // ATP_SPEC §4.2: a second HELLO is fatal, also one pipelined behind the first before WELCOME.
+          if (helloSeen) return ch.fail(new AtpError('ATP_ERR_PROTOCOL', 'a second HELLO'));
+          helloSeen = true;
           handshake.cancel();
           this.#hello(ch, msg).then(
             (s) => {
@@ -143,7 +147,9 @@ export class Coordinator implements Core {
     if (hello.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || hello.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
       throw new AtpError('ATP_ERR_PARAM', `maxFrameBytes ${hello.maxFrameBytes} is outside [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}]`);
     }
-    let tenant = hello.tenant ?? '';
+    // ATP_SPEC §4.6: without tokens every session is of the tenant "", and may not name another.
+    if (o.tokens === undefined && hello.tenant !== undefined && hello.tenant !== '') throw new AtpError('ATP_ERR_FORBIDDEN', 'this coordinator has no tenants');
+    let tenant = '';
     let allowed = 7;
     if (o.tokens !== undefined) {
       if (hello.authToken === undefined) throw new AtpError('ATP_ERR_UNAUTHORIZED', 'this coordinator requires an auth token');
