@@ -11,6 +11,8 @@ import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
 import { GoawayMode, Role } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
+import { ThreadPool } from './thread-pool.js';
+import type { ThreadPoolOptions } from './thread-pool.js';
 
 /** The artifact a handler receives. */
 export interface LeasedArtifact {
@@ -54,7 +56,11 @@ export class NonRetryableError extends Error {
 /** Options of a worker. */
 export interface WorkerOptions {
   url: string;
-  /** Handlers that may run at once (the credits announced). Default 1. */
+  /**
+   * In-process handlers (worker.handle) that may run at once. Default 1. The credits announced are
+   * this (counted only when an in-process handler is registered) plus the threads of every
+   * handleInThreads pool (docs/worker-threads.md).
+   */
   concurrency?: number;
   authToken?: string;
   tenant?: string;
@@ -90,6 +96,7 @@ const toBytes = (v: Uint8Array | string | undefined | void): Uint8Array => (v ==
 /** A worker process's connection to a coordinator. */
 export class Worker {
   readonly #handlers = new Map<string, Handler>();
+  readonly #pools = new Map<string, ThreadPool>();
   readonly #active = new Map<string, Active>();
   readonly #unacked = new Map<number, Unacked>();
   readonly #options: WorkerOptions;
@@ -116,6 +123,43 @@ export class Worker {
   handle(kind: string, handler: Handler): this {
     if (this.#conn !== undefined) throw new Error('handle() must be called before start()');
     this.#handlers.set(kind, handler);
+    this.#pools.delete(kind);
+    return this;
+  }
+
+  /**
+   * Register a kind whose handler runs in a pool of worker_threads, off the thread that speaks the
+   * protocol (ATP-2.3-2): a CPU-bound handler never starves renewals nor delays a REVOKE.
+   *
+   * ```ts
+   * worker.handleInThreads('hash', { module: new URL('./hash-handler.js', import.meta.url), threads: 4 });
+   * // hash-handler.js (runs in each thread):
+   * export default (artifact, ctx) => { while (!ctx.signal.aborted && more()) step(); return result; };
+   * ```
+   *
+   * - `module`: a URL, file: URL string or path (relative to the working directory) of an ES module
+   *   whose export `export` (default 'default') is `(artifact, ctx) => result` (sync or async). It is
+   *   loaded in every thread at start(); start() rejects if it does not load.
+   * - ctx is the in-process ctx (signal, leaseId, epoch, checkpointData, lastPartialSeq, partial(),
+   *   checkpoint() resolving once the coordinator acknowledged it) proxied over the thread's port,
+   *   plus `cancelled()`, `throwIfCancelled()` and `move(bytes)`. `ctx.signal.aborted` reads a flag in
+   *   shared memory (set with Atomics.store on REVOKE or LEASE_LOST): a loop that never yields sees it.
+   * - `threads` (default: available parallelism - 1, at least 1): each runs one handler at a time;
+   *   leases beyond it wait for a free thread (still renewed). The Worker announces as credits the
+   *   sum of every pool's threads and, when in-process handlers are registered, `concurrency`.
+   * - `hardStopMs` (default: WELCOME.cancelDeadlineMs minus 20 %, at most 1 s less; 1000 ms if
+   *   unknown): a handler still running that long after its signal aborted has its thread terminated;
+   *   the lease is then reported stopped (REVOKE_ACK after a revoke) and a fresh thread takes the slot.
+   * - A throw fails the lease (FAIL, retryable unless `err.retryable === false`, e.g.
+   *   NonRetryableError); name, message, stack and code cross the thread boundary.
+   * - Bytes: the payload and checkpoint are transferred to the thread, not copied; a result, partial
+   *   or checkpoint is transferred back when it is a string or was given up with `ctx.move(bytes)`,
+   *   else copied once.
+   */
+  handleInThreads(kind: string, options: ThreadPoolOptions): this {
+    const pool = new ThreadPool(options, { kind, clock: this.#clock, cancelDeadlineMs: () => this.#conn?.welcome?.cancelDeadlineMs });
+    this.handle(kind, pool.handler);
+    this.#pools.set(kind, pool);
     return this;
   }
 
@@ -133,6 +177,12 @@ export class Worker {
   /** Connect and start taking leases. */
   async start(): Promise<void> {
     if (this.#handlers.size === 0) throw new Error('register at least one handler with worker.handle(kind, fn) before start()');
+    const pools = [...this.#pools.values()];
+    const failed = (await Promise.allSettled(pools.map((p) => p.start()))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(pools.map((p) => p.close()));
+      throw failed.reason;
+    }
     const o = this.#options;
     const conn = new ClientConnection({
       url: o.url,
@@ -156,7 +206,14 @@ export class Worker {
   }
 
   #freeSlots(): number {
-    return this.#draining !== 0 ? 0 : Math.max(0, this.#concurrency - this.#active.size);
+    return this.#draining !== 0 ? 0 : Math.max(0, this.#capacity() - this.#active.size);
+  }
+
+  /** Slots: `concurrency` for in-process handlers (if any) plus every thread pool's threads. */
+  #capacity(): number {
+    let threads = 0;
+    for (const p of this.#pools.values()) threads += p.size;
+    return (this.#handlers.size > this.#pools.size ? this.#concurrency : 0) + threads;
   }
 
   #onUp(resumed: boolean): void {
@@ -368,6 +425,7 @@ export class Worker {
     this.#closed = true;
     for (const a of this.#active.values()) a.abort.abort(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker is closing'));
     await this.#conn?.close();
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }
 
   /** Drop the connection without a goodbye (tests of abrupt leave and resume). */
