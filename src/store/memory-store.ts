@@ -57,6 +57,8 @@ interface Ended {
   key: string;
   epoch: number;
   code: ErrorCode;
+  /** The session that held it: only that session may deliver a late result (ATP_SPEC §10.2). */
+  sessionId: string;
 }
 
 const TERMINAL: ReadonlySet<StateName> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
@@ -278,7 +280,7 @@ export class MemoryStore implements Store {
       if (i >= 0) rec.leases.splice(i, 1);
       if (rec.leases.length === 0) rec.leases = null;
     }
-    this.#ended.set(lease.leaseId, { key: keyOf(rec.tenant, rec.id), epoch: lease.epoch, code });
+    this.#ended.set(lease.leaseId, { key: keyOf(rec.tenant, rec.id), epoch: lease.epoch, code, sessionId: lease.sessionId });
     if (this.#ended.size > ENDED_MEMORY) {
       const oldest = this.#ended.keys().next().value;
       if (oldest !== undefined) this.#ended.delete(oldest);
@@ -307,7 +309,7 @@ export class MemoryStore implements Store {
       // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
       const ended = this.#ended.get(ref.leaseId);
       const rec = ended === undefined ? undefined : this.artifacts.get(ended.key);
-      if (rec !== undefined && ended !== undefined && rec.latePolicy === 1 && ended.code === 'ATP_ERR_LEASE_EXPIRED' && ended.epoch === ref.epoch && !isTerminal(rec.state)) {
+      if (rec !== undefined && ended !== undefined && rec.latePolicy === 1 && ended.code === 'ATP_ERR_LEASE_EXPIRED' && ended.epoch === ref.epoch && ended.sessionId === ref.sessionId && !isTerminal(rec.state)) {
         return this.commit(this.#accept(rec, result, now, 'superseded by a late result'), [rec]);
       }
       return this.commit(cur, []);
