@@ -249,7 +249,7 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
           acquire(s, { sessionId: 'b', max: 8 }),
           acquire(s, { sessionId: 'c', max: 8 }),
         ]);
-        const ids = [...a!, ...b!, ...c!].map((g) => g.artifactId);
+        const ids = [...a, ...b, ...c].map((g) => g.artifactId);
         assert.equal(ids.length, 20);
         assert.equal(new Set(ids).size, 20);
         assert.equal((await s.heldLeases()).length, 20);
@@ -680,7 +680,7 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
         const [g1, g2, g3] = await acquire(s, { max: 3 });
         await s.complete(refOf(g2!), enc.encode('r'), NOW);
         await s.cancel('', hexId(4), false, 'x', NOW);
-        assert.deepEqual((await s.counts()) as Record<string, number>, {
+        assert.deepEqual(await s.counts(), {
           PENDING: 0,
           LEASED: 2,
           COMPLETED: 1,
