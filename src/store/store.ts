@@ -205,11 +205,26 @@ export interface Store {
   pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>>;
   /** Counts by state, for status and metrics. */
   counts(): Promise<Record<StateName, number>>;
+  /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.7). */
+  subscribe?(handler: (ev: ExternalEvent) => void): void;
+  /**
+   * Shared stores: periodic upkeep — this coordinator's liveness heartbeat, and the leases of
+   * sessions whose coordinator died and that nobody resumed within the resume window.
+   */
+  maintain?(now: number, resumeWindowMs: number): Promise<LossOutcome[]>;
+  /** Shared stores: take over a session of another coordinator (a worker resuming here). */
+  adoptSession?(sessionId: string, now: number): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined>;
   /** Sessions persisted for resume after a coordinator restart. */
   saveSession(s: SessionRecord): Promise<void>;
   loadSessions(): Promise<SessionRecord[]>;
   dropSession(sessionId: string): Promise<void>;
 }
+
+/** An event decided by another coordinator sharing the store. */
+export type ExternalEvent =
+  | { kind: 'changed'; tenant: string; id: string }
+  | { kind: 'revoke'; lease: LeaseRecord; code: ErrorCode; reason: string }
+  | { kind: 'pending'; tenant: string; kinds: string[] };
 
 /** What a store keeps of a worker session so that it can be resumed after a coordinator restart. */
 export interface SessionRecord {
