@@ -78,7 +78,7 @@ export class Coordinator implements Core {
     for (const lease of held) {
       const s = this.#sessions.get(lease.sessionId);
       if (s === undefined) orphans.push({ leaseId: lease.leaseId, epoch: lease.epoch, sessionId: lease.sessionId });
-      else s.leases.set(lease.leaseId, { lease: { ...lease, grantedAt: Math.min(lease.grantedAt, now) }, renewedAt: now, maxDurationTimer: undefined });
+      else s.leases.set(lease.leaseId, { lease: { ...lease, grantedAt: Math.min(lease.grantedAt, now) }, renewedAt: now, maxDurationTimer: undefined, confirmed: true });
     }
     if (orphans.length > 0) await this.#loseAndReport(orphans, 'ATP_ERR_LEASE_EXPIRED');
     for (const s of this.#sessions.values()) this.#detach(s, 'recovered after a coordinator restart');
@@ -197,6 +197,13 @@ export class Coordinator implements Core {
       token = hello.resumeToken!;
       // A session recovered after a restart learns its kinds again from the new HELLO.
       if (s.kinds.size === 0) for (const k of hello.kinds) (s.kinds as Set<string>).add(k);
+    }
+    if (resumed) {
+      // ATP_SPEC §11.6: until the worker names a lease again, it runs on its own last renewal.
+      for (const h of s.leases.values()) {
+        h.renewedAt = Math.max(h.renewedAt, h.confirmed ? s.lastRenewAt : 0);
+        h.confirmed = false;
+      }
     }
     s.channel = ch;
     s.credits = hello.credits;
@@ -389,7 +396,7 @@ export class Coordinator implements Core {
       return;
     }
     s.credits--;
-    const held = { lease: g, renewedAt: now, maxDurationTimer: undefined };
+    const held = { lease: g, renewedAt: now, maxDurationTimer: undefined, confirmed: true };
     s.leases.set(g.leaseId, held);
     s.channel!.send({
       type: 'LEASE',
@@ -437,7 +444,8 @@ export class Coordinator implements Core {
     for (const h of s.leases.values()) next = Math.min(next, s.expiryOf(h));
     if (next === Infinity) return;
     s.expiryAt = next;
-    s.expiryTimer = this.timers.at(next, () => this.#checkExpiry(s));
+    // A lease is valid while now <= expiry (ATP_SPEC §5.3): check just after it, never at it.
+    s.expiryTimer = this.timers.at(next + 1, () => this.#checkExpiry(s));
   }
 
   #checkExpiry(s: ServerSession): void {
@@ -445,7 +453,7 @@ export class Coordinator implements Core {
     s.expiryAt = Infinity;
     const now = this.now();
     const lost = [];
-    for (const h of s.leases.values()) if (s.expiryOf(h) <= now) lost.push(h);
+    for (const h of s.leases.values()) if (now > s.expiryOf(h)) lost.push(h);
     for (const h of lost) s.leases.delete(h.lease.leaseId);
     if (lost.length > 0) {
       const refs = lost.map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));

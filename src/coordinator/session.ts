@@ -10,6 +10,11 @@ export interface HeldLease {
   /** Last time this lease was renewed by a listed RENEW (session-wide renewals are on the session). */
   renewedAt: number;
   maxDurationTimer: HeapTimer | undefined;
+  /**
+   * False for a lease kept over a resume until the worker names it again: a LEASE sent just before
+   * the drop may never have arrived, so session-wide renewals do not cover it (ATP_SPEC §11.6).
+   */
+  confirmed: boolean;
 }
 
 /** A lease revoked by the coordinator and not yet acknowledged (ATP_SPEC §8.2). */
@@ -87,9 +92,9 @@ export class ServerSession {
     return this.channel !== undefined && !this.channel.closed;
   }
 
-  /** When a held lease expires without renewal or reaches its maximum duration. */
+  /** The last instant at which a held lease is valid: it is lost once now is past this (ATP_SPEC §5.3, §5.5). */
   expiryOf(h: HeldLease): number {
-    const base = Math.max(this.lastRenewAt, h.renewedAt, h.lease.grantedAt);
+    const base = Math.max(h.confirmed ? this.lastRenewAt : 0, h.renewedAt, h.lease.grantedAt);
     const ttlEnd = base + h.lease.ttlMs;
     return h.lease.maxDurationMs > 0 ? Math.min(ttlEnd, h.lease.grantedAt + h.lease.maxDurationMs) : ttlEnd;
   }

@@ -33,9 +33,21 @@ export function sendLeaseLost(s: ServerSession, stream: number, leaseId: Uint8Ar
 function stale(core: Core, s: ServerSession, stream: number, leaseId: Uint8Array, epoch: number, st: Stale): void {
   const hex = toHex(leaseId);
   const code = core.revokedCode(s, hex) ?? st.code;
-  s.leases.delete(hex);
+  // A stale frame changes nothing (ATP_SPEC §5.7): a wrong epoch must not make the session forget a
+  // lease it still holds (it would never expire). Only a lease the store has ended is dropped.
+  const held = s.leases.get(hex);
+  if (held !== undefined && held.lease.epoch === epoch) {
+    held.maxDurationTimer?.cancel();
+    s.leases.delete(hex);
+  }
   sendLeaseLost(s, stream, leaseId, epoch, st.artifactId, code, `lease ${hex} epoch ${epoch} is not current`);
   core.emit('stale', { sessionId: s.id, leaseId: hex, epoch, code });
+}
+
+/** The worker named a lease it holds after a resume: session-wide renewals cover it again (ATP_SPEC §11.6). */
+function confirm(s: ServerSession, leaseId: Uint8Array): void {
+  const h = s.leases.get(toHex(leaseId));
+  if (h !== undefined) h.confirmed = true;
 }
 
 /** After a transition that ended this session's lease: forget it, publish, revoke others, re-dispatch. */
@@ -63,26 +75,48 @@ export function handleRenew(core: Core, s: ServerSession, msg: MessageOf<'RENEW'
   const now = core.now();
   let ttl = Infinity;
   let renewed = 0;
+  const stale: Uint8Array[] = [];
   if (msg.leaseIds.length === 0) {
     s.lastRenewAt = now;
-    renewed = s.leases.size;
-    for (const h of s.leases.values()) ttl = Math.min(ttl, h.lease.ttlMs);
+    // Leases kept over a resume are not covered until the worker names them (ATP_SPEC §11.6).
+    for (const h of s.leases.values()) {
+      if (!h.confirmed) continue;
+      renewed++;
+      ttl = Math.min(ttl, h.lease.ttlMs);
+    }
   } else {
+    const seen = new Set<string>();
     for (const id of msg.leaseIds) {
       const hex = toHex(id);
       const h = s.leases.get(hex);
       if (h === undefined) {
         // Never extends another holder's lease: a stale id only earns a stale reply.
-        const code = core.revokedCode(s, hex) ?? 'ATP_ERR_STALE_LEASE';
-        sendLeaseLost(s, msg.stream, id, 0, null, code, `lease ${hex} is not held by this session`);
+        stale.push(id);
         continue;
       }
       h.renewedAt = now;
+      h.confirmed = true;
+      if (seen.has(hex)) continue;
+      seen.add(hex);
       renewed++;
       ttl = Math.min(ttl, h.lease.ttlMs);
     }
   }
-  s.channel?.send({ type: 'RENEWED', stream: msg.stream, ttlMs: ttl === Infinity ? core.options.leaseTtlMs : ttl, renewed });
+  const answer = () => s.channel?.send({ type: 'RENEWED', stream: msg.stream, ttlMs: ttl === Infinity ? 0 : ttl, renewed });
+  if (stale.length === 0) return answer();
+  // The stale replies carry the most specific reason the store remembers (ATP_SPEC §5.7), before RENEWED.
+  Promise.all(stale.map((id) => core.store.leaseStatus({ leaseId: toHex(id), epoch: -1, sessionId: s.id }))).then(
+    (outs) => {
+      outs.forEach((out, i) => {
+        const id = stale[i]!;
+        const hex = toHex(id);
+        const st = out.kind === 'stale' ? out : { code: 'ATP_ERR_STALE_LEASE' as const, artifactId: out.lease.artifactId };
+        sendLeaseLost(s, msg.stream, id, 0, st.artifactId, core.revokedCode(s, hex) ?? st.code, `lease ${hex} is not held by this session`);
+      });
+      answer();
+    },
+    (err: unknown) => core.fault('renew', err, s),
+  );
 }
 
 /** PARTIAL (ATP_SPEC §9.1). */
@@ -99,6 +133,7 @@ export function handlePartial(core: Core, s: ServerSession, msg: MessageOf<'PART
           s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', `partial seq ${msg.seq} leaves a gap: expected ${out.expected}`, 0x0025, msg.leaseId);
           return;
         case 'ok': {
+          confirm(s, msg.leaseId);
           core.publishPartial(out.view, out.seq, msg.epoch, msg.data);
           return;
         }
@@ -113,6 +148,7 @@ export function handleCheckpoint(core: Core, s: ServerSession, msg: MessageOf<'C
   core.store.checkpoint(refOf(s, msg.leaseId, msg.epoch), msg.data, core.now()).then(
     (out) => {
       if (out.kind === 'stale') return stale(core, s, msg.stream, msg.leaseId, msg.epoch, out);
+      confirm(s, msg.leaseId);
       s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0026, subject: msg.leaseId });
     },
     (err: unknown) => core.fault('checkpoint', err, s),

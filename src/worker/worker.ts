@@ -226,7 +226,10 @@ export class Worker {
       }
       return;
     }
-    this.#renew();
+    // ATP_SPEC §11.6: name every lease still held at once. A LEASE the coordinator sent just before
+    // the drop and that never arrived is then not renewed, and ends by ttl instead of being stuck.
+    const held = [...this.#active.values()].filter((a) => !a.lost && !a.revoked).map((a) => a.lease.leaseId);
+    this.#conn?.send({ type: 'RENEW', stream: this.#conn.nextStream(), leaseIds: held });
     // Results the coordinator never acknowledged are sent again; it accepts each once (ATP_SPEC §12).
     for (const [stream, u] of [...this.#unacked]) {
       this.#unacked.delete(stream);
