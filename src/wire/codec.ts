@@ -11,7 +11,6 @@ import type { Digest, FieldKind, FieldSpec, Message, MessageName, MessageSpec } 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
-const NO_DIGEST: Digest = { alg: 0, value: EMPTY };
 
 /** Byte length of a string in UTF-8, without encoding it. */
 export function utf8Length(s: string): number {
@@ -302,7 +301,8 @@ function readField(i: In, fs: FieldSpec): unknown {
       i.need(len, fs.name);
       const value = bytes.subarray(i.off, i.off + len);
       i.off += len;
-      return alg === 0 && len === 0 ? NO_DIGEST : { alg, value };
+      // A fresh object each time: a shared one would let one caller's change leak into every later decode.
+      return alg === 0 && len === 0 ? { alg, value: EMPTY } : { alg, value };
     }
     case 'str':
       return readStr(i, fs.name, fs.max ?? 0xffff);

@@ -194,6 +194,21 @@ void describe('decodeBody', () => {
       );
   });
 
+  void test('returns a fresh digest object for "none": changing one decoded message leaves the next alone', () => {
+    const frame = encodeFrame({
+      type: 'ACCEPTED',
+      stream: 1,
+      artifactId: ZERO_ID,
+      digest: { alg: 0, value: new Uint8Array(0) },
+      state: 1,
+      duplicate: 0,
+    });
+    const [a] = decodeAll(frame, 1024) as [Message & { type: 'ACCEPTED' }];
+    a.digest.alg = 1;
+    const [b] = decodeAll(frame, 1024) as [Message & { type: 'ACCEPTED' }];
+    assert.equal(b.digest.alg, 0);
+  });
+
   void test('reads a body that is a view into a larger buffer at an odd offset', () => {
     const frame = encodeFrame({ type: 'RENEWED', stream: 3, ttlMs: 1234, renewed: 2 });
     const big = new Uint8Array(frame.length + 7);
