@@ -194,7 +194,10 @@ export class Coordinator implements Core {
       this.#sessions.set(s.id, s);
       if ((hello.roles & Role.WORKER) !== 0) await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant, roles: hello.roles });
     } else {
-      token = hello.resumeToken!;
+      // A new resume token with every WELCOME; the old one is void (ATP_SPEC §4.2, §11.6).
+      token = randomId(32);
+      s.token = sha256(token);
+      if ((s.roles & Role.WORKER) !== 0) await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant: s.tenant, roles: s.roles });
       // A session recovered after a restart learns its kinds again from the new HELLO.
       if (s.kinds.size === 0) for (const k of hello.kinds) (s.kinds as Set<string>).add(k);
     }
@@ -301,6 +304,8 @@ export class Coordinator implements Core {
   #goaway(s: ServerSession, msg: MessageOf<'GOAWAY'>): void {
     if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) {
       this.#startDrain(s, msg.mode, msg.deadlineMs || this.options.drainDeadlineMs, false);
+      // The ACK says that no lease will be granted any more (ATP_SPEC §11.2).
+      s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0005, subject: new Uint8Array(16) });
       return;
     }
     // A graceful leave: held leases are released at once, no resume window (ATP_SPEC §11.3).
@@ -324,14 +329,18 @@ export class Coordinator implements Core {
     if (notify) s.channel?.send({ type: 'GOAWAY', stream: 0, code: 0, mode, deadlineMs, reason: 'drain requested by the coordinator' });
     this.emit('drain', { sessionId: s.id, mode, deadlineMs, by: notify ? 'coordinator' : 'worker' });
     s.drainTimer = this.timers.at(this.now() + deadlineMs, () => {
-      // At the deadline what is left is revoked and handed back (ATP_SPEC §11.2).
-      const refs = [...s.leases.values()].map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
-      for (const h of s.leases.values()) this.#sendRevoke(s, h.lease, 'ATP_ERR_WORKER_LEAVING', 'drain deadline passed');
-      void Promise.all(refs.map((r) => this.store.release(r, undefined, this.now()))).then((outs) => {
-        for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
-        s.leases.clear();
-        s.channel?.close('ATP_ERR_NONE', 'drain deadline passed');
-      });
+      // At the deadline what is left is revoked and handed back, not a failed attempt (ATP_SPEC §11.3).
+      // Tracked as revokes: a REVOKE_ACK is accepted, other frames about them get ATP_ERR_WORKER_LEAVING.
+      const held = [...s.leases.values()].map((h) => h.lease);
+      this.revoke(held.map((lease) => ({ lease, code: 'ATP_ERR_WORKER_LEAVING' as const, reason: 'drain deadline passed' })));
+      void Promise.all(held.map((l) => this.store.release({ leaseId: l.leaseId, epoch: l.epoch, sessionId: s.id }, undefined, this.now()))).then(
+        (outs) => {
+          for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+        },
+        (err: unknown) => this.fault('drain release', err, s),
+      );
+      // The session may be closed once the revoke deadline has passed too (ATP_SPEC §11.3).
+      s.drainTimer = this.timers.at(this.now() + this.options.cancelDeadlineMs, () => s.channel?.close('ATP_ERR_NONE', 'drained'));
     });
   }
 

@@ -42,7 +42,8 @@ export interface Watch {
 /** One session: a connected (or detached, within the resume window) client. */
 export class ServerSession {
   readonly id: string;
-  readonly token: Uint8Array;
+  /** SHA-256 of the current resume token (a new one with every WELCOME). */
+  token: Uint8Array;
   readonly nodeId: string;
   readonly tenant: string;
   readonly roles: number;

@@ -60,6 +60,8 @@ export class ClientConnection {
   #closing = false;
   #keepalive: Timer | undefined;
   #heartbeat: (() => void) | undefined;
+  /** Interval set by setHeartbeatInterval(), kept across reconnects; else WELCOME.heartbeatMs. */
+  #heartbeatMs: number | undefined;
   #lastSentAt = 0;
 
   constructor(options: ClientConnectionOptions) {
@@ -170,7 +172,7 @@ export class ClientConnection {
 
   #armKeepalive(): void {
     this.#keepalive?.cancel();
-    const hb = this.#welcome?.heartbeatMs ?? 10_000;
+    const hb = this.#heartbeatMs ?? this.#welcome?.heartbeatMs ?? 10_000;
     const tick = () => {
       if (!this.connected) return;
       if (this.#heartbeat !== undefined) this.#heartbeat();
@@ -183,13 +185,9 @@ export class ClientConnection {
   /** Re-arm the keepalive at a shorter interval (a worker holding short-ttl leases). */
   setHeartbeatInterval(ms: number, fn: () => void): void {
     this.#heartbeat = fn;
-    this.#keepalive?.cancel();
-    const tick = () => {
-      if (!this.connected) return;
-      fn();
-      this.#keepalive = this.#clock.setTimer(ms, tick);
-    };
-    this.#keepalive = this.#clock.setTimer(ms, tick);
+    // Kept for the next connections too: a worker resumed with short-ttl leases must keep renewing them.
+    this.#heartbeatMs = ms;
+    this.#armKeepalive();
   }
 
   #onDown(err: AtpError | undefined): void {

@@ -261,7 +261,11 @@ export class Worker {
         return;
       }
       case 'GOAWAY':
-        if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) void this.drain(msg.mode === GoawayMode.DRAIN_HANDBACK ? 'handback' : 'finish');
+        // ATP_SPEC §11.3: a drain asked by the coordinator is done as if the worker had started it,
+        // and ends with a graceful leave (not a reconnect).
+        if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) {
+          void this.drain(msg.mode === GoawayMode.DRAIN_HANDBACK ? 'handback' : 'finish', msg.deadlineMs || undefined).then(() => this.close());
+        }
         return;
       default:
         return;
