@@ -1,16 +1,19 @@
 /** The stores and `openStore(spec)`, which picks one from a command-line style spec. */
 import { MemoryStore } from './memory-store.js';
+import { PostgresStore } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './store.js';
 
 export { MemoryStore } from './memory-store.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
+export { PostgresStore } from './postgres/postgres-store.js';
+export type { PostgresStoreOptions } from './postgres/postgres-store.js';
 export type { SqliteStoreOptions, SqliteStoreStats } from './sqlite/sqlite-store.js';
 export type * from './store.js';
 
 /**
  * A store from a spec: `memory`; `sqlite:PATH` or a path ending in `.db` (SQLite, created if
- * missing); `postgres://…` or `postgresql://…` (PostgreSQL, not available in this build yet).
+ * missing); `postgres://…` or `postgresql://…` (PostgreSQL, shared by several coordinators).
  * The store is not opened: the coordinator opens it at start. Throws TypeError on an unknown spec.
  */
 export function openStore(spec: string): Store {
@@ -22,12 +25,7 @@ export function openStore(spec: string): Store {
     if (path === '') throw new TypeError(`store spec ${JSON.stringify(spec)} names no file: use sqlite:PATH`);
     return new SqliteStore({ path });
   }
-  if (/^postgres(ql)?:\/\//.test(s)) {
-    // Wire the PostgreSQL store here once src/store/postgres/ exists.
-    throw new Error(
-      `store spec ${JSON.stringify(redact(s))}: the PostgreSQL store is not available yet in this build; use sqlite:PATH or memory`,
-    );
-  }
+  if (/^postgres(ql)?:\/\//.test(s)) return new PostgresStore({ url: s });
   if (s.endsWith('.db')) return new SqliteStore({ path: s });
   throw new TypeError(`unknown store spec ${JSON.stringify(redact(s))}: expected memory, sqlite:PATH, PATH.db or postgres://…`);
 }
