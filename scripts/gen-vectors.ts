@@ -21,13 +21,21 @@ type Json = { [key: string]: JsonValue };
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-function validVector(id: string, description: string, bytes: Uint8Array, decoded: Message | null, maxFrameBytes: number): Json {
+function validVector(
+  id: string,
+  description: string,
+  bytes: Uint8Array,
+  decoded: Message | null,
+  maxFrameBytes: number,
+  requirements: readonly string[],
+): Json {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const canonical = decoded === null ? undefined : encodeFrame(decoded);
   const roundTrip = canonical !== undefined && sameBytes(canonical, bytes);
   const out: Json = {
     id,
     description,
+    requirements: [...requirements],
     valid: true,
     maxFrameBytes,
     hex: toHex(bytes),
@@ -46,10 +54,19 @@ function validVector(id: string, description: string, bytes: Uint8Array, decoded
   return out;
 }
 
-function invalidVector(d: InvalidDef): Json {
+/** ATP_SPEC ids an invalid frame checks: the size limit, a known extension that must parse, or the fatal-error list. */
+function invalidRequirements(file: string, d: InvalidDef): string[] {
+  if (d.requirements !== undefined) return [...d.requirements];
+  if (d.error === 'ATP_ERR_FRAME_TOO_LARGE') return ['ATP-4.5-3'];
+  if (file === 'extensions') return ['ATP-4.4-4', 'ATP-4.9-3'];
+  return ['ATP-4.9-3'];
+}
+
+function invalidVector(file: string, d: InvalidDef): Json {
   const out: Json = {
     id: d.id,
     description: d.description,
+    requirements: invalidRequirements(file, d),
     valid: false,
     maxFrameBytes: d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
     hex: toHex(d.bytes),
@@ -60,7 +77,14 @@ function invalidVector(d: InvalidDef): Json {
 }
 
 function prefaceVector(d: PrefaceDef): Json {
-  const out: Json = { id: d.id, description: d.description, valid: d.outcome === 'ok', hex: toHex(d.bytes), outcome: d.outcome };
+  const out: Json = {
+    id: d.id,
+    description: d.description,
+    requirements: [...d.requirements],
+    valid: d.outcome === 'ok',
+    hex: toHex(d.bytes),
+    outcome: d.outcome,
+  };
   if (d.error !== undefined) out['error'] = { code: d.error, wire: ERROR_CATALOG[d.error].wire };
   if (d.detectAfterBytes !== undefined) out['detectAfterBytes'] = d.detectAfterBytes;
   return out;
@@ -84,6 +108,7 @@ function greaseVariant(name: MessageName, k: number, defs: readonly ValidDef[]):
     bytes,
     base.msg,
     base.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
+    ['ATP-4.4-4', 'ATP-14.3-2'],
   );
 }
 
@@ -98,19 +123,22 @@ export function generateVectors(): Map<string, string> {
   (Object.keys(MESSAGES) as MessageName[]).forEach((name, k) => {
     const defs = VALID[name];
     if (defs.length === 0) throw new Error(`no valid vector for ${name}`);
-    const vectors: Json[] = defs.map((d) =>
-      validVector(`${name}/${d.id}`, d.description, encodeFrame(d.msg), d.msg, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES),
-    );
+    const vectors: Json[] = defs.map((d) => {
+      const max = d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES;
+      const reqs = max === Limits.PRE_WELCOME_MAX_FRAME_BYTES ? ['ATP-4.5-1', 'ATP-14.3-2'] : ['ATP-14.3-2'];
+      return validVector(`${name}/${d.id}`, d.description, encodeFrame(d.msg), d.msg, max, reqs);
+    });
     vectors.push(greaseVariant(name, k, defs));
     for (const d of VALID_BYTES[name] ?? [])
-      vectors.push(validVector(d.id, d.description, d.bytes, d.decoded, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES));
+      vectors.push(validVector(d.id, d.description, d.bytes, d.decoded, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES, d.requirements));
     files.set(`valid/${name}.json`, fileText({ type: name, code: MESSAGES[name].code, vectors }));
   });
   const ignored = (VALID_BYTES['ignored'] ?? []).map((d) =>
-    validVector(d.id, d.description, d.bytes, d.decoded, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES),
+    validVector(d.id, d.description, d.bytes, d.decoded, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES, d.requirements),
   );
   files.set('valid/ignored.json', fileText({ description: 'Frames a receiver skips by their length and ignores.', vectors: ignored }));
-  for (const [file, defs] of Object.entries(INVALID)) files.set(`invalid/${file}.json`, fileText({ vectors: defs.map(invalidVector) }));
+  for (const [file, defs] of Object.entries(INVALID))
+    files.set(`invalid/${file}.json`, fileText({ vectors: defs.map((d) => invalidVector(file, d)) }));
   files.set('preface.json', fileText({ preface: toHex(PREFACE), vectors: PREFACES.map(prefaceVector) }));
   return files;
 }

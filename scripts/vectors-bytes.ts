@@ -57,6 +57,8 @@ export interface InvalidDef {
   /** Set when the error must be raised from the first N bytes alone (the header), before buffering. */
   readonly detectAfterBytes?: number;
   readonly maxFrameBytes?: number;
+  /** ATP_SPEC requirement ids the case checks; gen-vectors.ts supplies a default from the error. */
+  readonly requirements?: readonly string[];
 }
 
 /** A frame built from parts that decodes (to a message, or to nothing when it must be skipped). */
@@ -66,6 +68,7 @@ export interface BytesDef {
   readonly bytes: Uint8Array;
   readonly decoded: Message | null;
   readonly maxFrameBytes?: number;
+  readonly requirements: readonly string[];
 }
 
 const first = <T>(list: readonly T[]): T => {
@@ -96,12 +99,14 @@ export const VALID_BYTES: { readonly [file: string]: readonly BytesDef[] } = {
       description: 'Flags 0xff, reserved byte 0xff and the stream R bit set: v1 ignores all three (stream 5).',
       bytes: cat(header(4, T.PING, 0x80000005, 0xff, 0xff), u32(0x5eed0002)),
       decoded: { type: 'PING', stream: 5, nonce: 0x5eed0002 },
+      requirements: ['ATP-14.3-2'],
     },
     {
       id: 'PING/64-grease-extensions',
       description: 'The most extension entries a body may carry (64), all GREASE, all empty: ignored.',
       bytes: withTail(ping, ...GREASE_IDS.slice(0, 64).map((id) => ext(id, []))),
       decoded: ping,
+      requirements: ['ATP-4.4-4'],
     },
   ],
   ignored: [
@@ -110,18 +115,21 @@ export const VALID_BYTES: { readonly [file: string]: readonly BytesDef[] } = {
       description: 'A frame of GREASE type 0x0a0a: skipped by its length and ignored.',
       bytes: frame(0x0a0a, 0, utf8('grease')),
       decoded: null,
+      requirements: ['ATP-4.4-5'],
     },
     {
       id: 'ignored/grease-type-fafa-empty',
       description: 'An empty frame of GREASE type 0xfafa on a request stream: ignored.',
       bytes: frame(0xfafa, 7, new Uint8Array(0)),
       decoded: null,
+      requirements: ['ATP-4.4-5'],
     },
     {
       id: 'ignored/grease-type-4a7a-large',
       description: 'A GREASE frame of 300 bytes: ignored whole, the next frame still parses.',
       bytes: frame(0x4a7a, 0, repeat(0x5a, 300)),
       decoded: null,
+      requirements: ['ATP-4.4-5'],
     },
   ],
 };
@@ -143,6 +151,7 @@ export const INVALID: { readonly [file: string]: readonly InvalidDef[] } = {
       error: 'ATP_ERR_FRAME_TOO_LARGE',
       detectAfterBytes: 12,
       maxFrameBytes: Limits.PRE_WELCOME_MAX_FRAME_BYTES,
+      requirements: ['ATP-4.5-1', 'ATP-4.5-3'],
     },
     {
       id: 'header/length-over-limit-grease-type',
@@ -375,6 +384,7 @@ export interface PrefaceDef {
   readonly error?: ErrorCode;
   /** For errors: the first N bytes are enough to decide, N-1 are not. */
   readonly detectAfterBytes?: number;
+  readonly requirements: readonly string[];
 }
 
 /** Bytes that look random and do not begin like an ATP preface. */
@@ -386,12 +396,13 @@ function randomBytes(): Uint8Array {
 
 /** Connection preface cases (TCP and TLS). */
 export const PREFACES: readonly PrefaceDef[] = [
-  { id: 'preface/atp1', description: 'The ATP v1 preface "ATP1\\r\\n\\r\\n".', bytes: PREFACE, outcome: 'ok' },
+  { id: 'preface/atp1', description: 'The ATP v1 preface "ATP1\\r\\n\\r\\n".', bytes: PREFACE, outcome: 'ok', requirements: ['ATP-4.1-1'] },
   {
     id: 'preface/atp1-partial',
     description: 'The first 6 bytes of the preface: wait for more.',
     bytes: PREFACE.subarray(0, 6),
     outcome: 'need-more',
+    requirements: ['ATP-4.1-1'],
   },
   {
     id: 'preface/http-get',
@@ -400,6 +411,7 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_WRONG_PROTOCOL',
     detectAfterBytes: 1,
+    requirements: ['ATP-4.1-3'],
   },
   {
     id: 'preface/http2',
@@ -408,6 +420,7 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_WRONG_PROTOCOL',
     detectAfterBytes: 1,
+    requirements: ['ATP-4.1-3'],
   },
   {
     id: 'preface/tls-client-hello',
@@ -416,6 +429,7 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_WRONG_PROTOCOL',
     detectAfterBytes: 1,
+    requirements: ['ATP-4.1-3'],
   },
   {
     id: 'preface/atp2',
@@ -424,6 +438,7 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_UNSUPPORTED_VERSION',
     detectAfterBytes: 4,
+    requirements: ['ATP-4.1-4'],
   },
   {
     id: 'preface/atp1-lf-only',
@@ -432,6 +447,7 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_WRONG_PROTOCOL',
     detectAfterBytes: 5,
+    requirements: ['ATP-4.1-3'],
   },
   {
     id: 'preface/random',
@@ -440,5 +456,6 @@ export const PREFACES: readonly PrefaceDef[] = [
     outcome: 'error',
     error: 'ATP_ERR_WRONG_PROTOCOL',
     detectAfterBytes: 1,
+    requirements: ['ATP-4.1-3'],
   },
 ];

@@ -16,6 +16,7 @@ const dir = fileURLToPath(new URL('../../../test-vectors/', import.meta.url));
 interface ValidVector {
   id: string;
   description: string;
+  requirements: string[];
   valid: true;
   maxFrameBytes: number;
   hex: string;
@@ -27,6 +28,7 @@ interface ValidVector {
 interface InvalidVector {
   id: string;
   description: string;
+  requirements: string[];
   valid: false;
   maxFrameBytes: number;
   hex: string;
@@ -35,6 +37,7 @@ interface InvalidVector {
 }
 interface PrefaceVector {
   id: string;
+  requirements: string[];
   hex: string;
   valid: boolean;
   outcome: 'ok' | 'need-more' | 'error';
@@ -54,6 +57,15 @@ void test('the committed test vectors are exactly what scripts/gen-vectors.ts ge
   const generated = generateVectors();
   assert.deepEqual(files, [...generated.keys()].sort(), 'the set of vector files differs');
   for (const [file, text] of generated) assert.equal(readFileSync(join(dir, file), 'utf8'), text, `test-vectors/${file} is stale`);
+});
+
+void test('every vector cites requirement ids that exist in docs/ATP_SPEC.md', () => {
+  const spec = readFileSync(join(dir, '../docs/ATP_SPEC.md'), 'utf8');
+  const all = files.flatMap((f) => load<{ id: string; requirements: string[] }>(f).vectors);
+  for (const v of all) {
+    assert.ok(v.requirements.length > 0, `${v.id} cites no requirement`);
+    for (const r of v.requirements) assert.ok(spec.includes(`**[${r}]**`), `${v.id} cites ${r}, which docs/ATP_SPEC.md does not define`);
+  }
 });
 
 void test('every message type has a vector file with a plain vector and a GREASE-extension vector', () => {
@@ -78,7 +90,7 @@ for (const file of validFiles) {
     for (const v of load<ValidVector>(file).vectors) {
       const bytes = fromHex(v.hex);
       const expected = v.decoded === null ? [] : [v.decoded];
-      void describe(v.id, () => {
+      void describe(`${v.id} [${v.requirements.join(', ')}]`, () => {
         void test('its header fields are the ones listed', () => {
           const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           assert.equal(bytes.length, HEADER_BYTES + v.header.length);
@@ -152,7 +164,7 @@ for (const file of invalidFiles) {
   void describe(`test-vectors/${file}`, () => {
     for (const v of load<InvalidVector>(file).vectors) {
       const bytes = fromHex(v.hex);
-      void describe(v.id, () => {
+      void describe(`${v.id} [${v.requirements.join(', ')}]`, () => {
         void test(`names a catalog error with its wire code (${v.error.code})`, () => {
           assert.equal(ERROR_CATALOG[v.error.code].wire, v.error.wire);
         });
@@ -190,7 +202,7 @@ void describe('test-vectors/preface.json', () => {
   });
   for (const v of f.vectors) {
     const bytes = fromHex(v.hex);
-    void test(`${v.id}: checkPreface says ${v.outcome}${v.error ? ` ${v.error.code}` : ''}`, () => {
+    void test(`${v.id} [${v.requirements.join(', ')}]: checkPreface says ${v.outcome}${v.error ? ` ${v.error.code}` : ''}`, () => {
       const r = checkPreface(bytes);
       if (v.outcome === 'ok') assert.deepEqual(r, { ok: true });
       else if (v.outcome === 'need-more') assert.deepEqual(r, { ok: false, needMore: true });
