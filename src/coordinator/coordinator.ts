@@ -21,7 +21,17 @@ import type { CoordinatorOptions, ResolvedOptions } from './options.js';
 import { SubmitBatcher, handleCancel, handleQuery, handleUnwatch, handleWatch } from './producer-handlers.js';
 import { ServerSession } from './session.js';
 import { WatchHub } from './watch-hub.js';
-import { handleCheckpoint, handleComplete, handleCredit, handleFail, handlePartial, handleRelease, handleRenew, handleRevokeAck, sendLeaseLost } from './worker-handlers.js';
+import {
+  handleCheckpoint,
+  handleComplete,
+  handleCredit,
+  handleFail,
+  handlePartial,
+  handleRelease,
+  handleRenew,
+  handleRevokeAck,
+  sendLeaseLost,
+} from './worker-handlers.js';
 
 /** Diagnostics channel on which the coordinator publishes `{ event, ...detail }` records. */
 export const COORDINATOR_DIAGNOSTICS = 'atp:coordinator';
@@ -78,7 +88,13 @@ export class Coordinator implements Core {
     for (const lease of held) {
       const s = this.#sessions.get(lease.sessionId);
       if (s === undefined) orphans.push({ leaseId: lease.leaseId, epoch: lease.epoch, sessionId: lease.sessionId });
-      else s.leases.set(lease.leaseId, { lease: { ...lease, grantedAt: Math.min(lease.grantedAt, now) }, renewedAt: now, maxDurationTimer: undefined, confirmed: true });
+      else
+        s.leases.set(lease.leaseId, {
+          lease: { ...lease, grantedAt: Math.min(lease.grantedAt, now) },
+          renewedAt: now,
+          maxDurationTimer: undefined,
+          confirmed: true,
+        });
     }
     if (orphans.length > 0) await this.#loseAndReport(orphans, 'ATP_ERR_LEASE_EXPIRED');
     for (const s of this.#sessions.values()) this.#detach(s, 'recovered after a coordinator restart');
@@ -106,13 +122,15 @@ export class Coordinator implements Core {
     let session: ServerSession | undefined;
     let helloSeen = false;
     const handshake = this.options.clock.setTimer(this.options.handshakeTimeoutMs, () => {
-      if (session === undefined) ch.fail(new AtpError('ATP_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${this.options.handshakeTimeoutMs} ms`));
+      if (session === undefined)
+        ch.fail(new AtpError('ATP_ERR_HANDSHAKE_TIMEOUT', `no HELLO within ${this.options.handshakeTimeoutMs} ms`));
     });
     ch.start({
       message: (msg) => {
         if (session === undefined) {
           if (msg.type === 'PING') return ch.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
-          if (msg.type !== 'HELLO') return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before ${helloSeen ? 'WELCOME' : 'HELLO'}`));
+          if (msg.type !== 'HELLO')
+            return ch.fail(new AtpError('ATP_ERR_PROTOCOL', `${msg.type} before ${helloSeen ? 'WELCOME' : 'HELLO'}`));
           // ATP_SPEC §4.2: a second HELLO is fatal, also one pipelined behind the first before WELCOME.
           if (helloSeen) return ch.fail(new AtpError('ATP_ERR_PROTOCOL', 'a second HELLO'));
           helloSeen = true;
@@ -141,14 +159,22 @@ export class Coordinator implements Core {
   async #hello(ch: Channel, hello: MessageOf<'HELLO'>): Promise<ServerSession> {
     const o = this.options;
     if (hello.minVersion > PROTOCOL_VERSION || hello.maxVersion < PROTOCOL_VERSION) {
-      throw new AtpError('ATP_ERR_UNSUPPORTED_VERSION', `versions ${hello.minVersion}-${hello.maxVersion} offered; this coordinator speaks ${PROTOCOL_VERSION}`);
+      throw new AtpError(
+        'ATP_ERR_UNSUPPORTED_VERSION',
+        `versions ${hello.minVersion}-${hello.maxVersion} offered; this coordinator speaks ${PROTOCOL_VERSION}`,
+      );
     }
-    if (hello.roles === 0 || (hello.roles & ~7) !== 0) throw new AtpError('ATP_ERR_PARAM', `roles ${hello.roles} must be a non-empty set of 1 worker, 2 producer, 4 observer`);
+    if (hello.roles === 0 || (hello.roles & ~7) !== 0)
+      throw new AtpError('ATP_ERR_PARAM', `roles ${hello.roles} must be a non-empty set of 1 worker, 2 producer, 4 observer`);
     if (hello.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || hello.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
-      throw new AtpError('ATP_ERR_PARAM', `maxFrameBytes ${hello.maxFrameBytes} is outside [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}]`);
+      throw new AtpError(
+        'ATP_ERR_PARAM',
+        `maxFrameBytes ${hello.maxFrameBytes} is outside [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}]`,
+      );
     }
     // ATP_SPEC §4.6: without tokens every session is of the tenant "", and may not name another.
-    if (o.tokens === undefined && hello.tenant !== undefined && hello.tenant !== '') throw new AtpError('ATP_ERR_FORBIDDEN', 'this coordinator has no tenants');
+    if (o.tokens === undefined && hello.tenant !== undefined && hello.tenant !== '')
+      throw new AtpError('ATP_ERR_FORBIDDEN', 'this coordinator has no tenants');
     let tenant = '';
     let allowed = 7;
     if (o.tokens !== undefined) {
@@ -157,7 +183,8 @@ export class Coordinator implements Core {
       let grant;
       for (const [token, g] of o.tokens) if (equalBytes(Buffer.from(token), presented)) grant = g;
       if (grant === undefined) throw new AtpError('ATP_ERR_AUTH_FAILED', 'the auth token was refused');
-      if (hello.tenant !== undefined && hello.tenant !== grant.tenant) throw new AtpError('ATP_ERR_FORBIDDEN', `the token does not grant tenant ${JSON.stringify(hello.tenant)}`);
+      if (hello.tenant !== undefined && hello.tenant !== grant.tenant)
+        throw new AtpError('ATP_ERR_FORBIDDEN', `the token does not grant tenant ${JSON.stringify(hello.tenant)}`);
       tenant = grant.tenant;
       allowed = grant.roles;
     }
@@ -174,7 +201,8 @@ export class Coordinator implements Core {
         resumed = true;
         const prev = old.channel;
         old.channel = ch; // before closing the old connection, so that its close does not detach the session
-        if (prev !== undefined && prev !== ch && !prev.closed) prev.close('ATP_ERR_SESSION_REPLACED', 'the session was resumed on another connection');
+        if (prev !== undefined && prev !== ch && !prev.closed)
+          prev.close('ATP_ERR_SESSION_REPLACED', 'the session was resumed on another connection');
         old.resumeTimer?.cancel();
         old.resumeTimer = undefined;
       }
@@ -192,12 +220,14 @@ export class Coordinator implements Core {
         clientMaxFrameBytes: hello.maxFrameBytes,
       });
       this.#sessions.set(s.id, s);
-      if ((hello.roles & Role.WORKER) !== 0) await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant, roles: hello.roles });
+      if ((hello.roles & Role.WORKER) !== 0)
+        await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant, roles: hello.roles });
     } else {
       // A new resume token with every WELCOME; the old one is void (ATP_SPEC §4.2, §11.6).
       token = randomId(32);
       s.token = sha256(token);
-      if ((s.roles & Role.WORKER) !== 0) await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant: s.tenant, roles: s.roles });
+      if ((s.roles & Role.WORKER) !== 0)
+        await this.store.saveSession({ sessionId: s.id, tokenHash: toHex(s.token), nodeId: s.nodeId, tenant: s.tenant, roles: s.roles });
       // A session recovered after a restart learns its kinds again from the new HELLO.
       if (s.kinds.size === 0) for (const k of hello.kinds) (s.kinds as Set<string>).add(k);
     }
@@ -262,13 +292,19 @@ export class Coordinator implements Core {
         return this.#goaway(s, msg);
       case 'SUBMIT':
       case 'CANCEL':
-        if ((s.roles & Role.PRODUCER) === 0) return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the producer role`, spec.code);
+        if ((s.roles & Role.PRODUCER) === 0)
+          return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the producer role`, spec.code);
         return msg.type === 'SUBMIT' ? this.#submits.submit(s, msg) : handleCancel(this, s, msg);
       case 'WATCH':
       case 'UNWATCH':
       case 'QUERY':
-        if ((s.roles & (Role.PRODUCER | Role.OBSERVER)) === 0) return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the observer or producer role`, spec.code);
-        return msg.type === 'WATCH' ? handleWatch(this, s, msg) : msg.type === 'UNWATCH' ? handleUnwatch(this, s, msg) : handleQuery(this, s, msg);
+        if ((s.roles & (Role.PRODUCER | Role.OBSERVER)) === 0)
+          return ch.sendError(msg.stream, 'ATP_ERR_FORBIDDEN', `${msg.type} needs the observer or producer role`, spec.code);
+        return msg.type === 'WATCH'
+          ? handleWatch(this, s, msg)
+          : msg.type === 'UNWATCH'
+            ? handleUnwatch(this, s, msg)
+            : handleQuery(this, s, msg);
       case 'CREDIT':
         return handleCredit(this, s, msg);
       case 'RENEW':
@@ -333,7 +369,9 @@ export class Coordinator implements Core {
       // Tracked as revokes: a REVOKE_ACK is accepted, other frames about them get ATP_ERR_WORKER_LEAVING.
       const held = [...s.leases.values()].map((h) => h.lease);
       this.revoke(held.map((lease) => ({ lease, code: 'ATP_ERR_WORKER_LEAVING' as const, reason: 'drain deadline passed' })));
-      void Promise.all(held.map((l) => this.store.release({ leaseId: l.leaseId, epoch: l.epoch, sessionId: s.id }, undefined, this.now()))).then(
+      void Promise.all(
+        held.map((l) => this.store.release({ leaseId: l.leaseId, epoch: l.epoch, sessionId: s.id }, undefined, this.now())),
+      ).then(
         (outs) => {
           for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
         },
@@ -373,7 +411,15 @@ export class Coordinator implements Core {
     s.acquiring = true;
     const want = s.credits;
     this.store
-      .acquire({ tenant: s.tenant, sessionId: s.id, nodeId: s.nodeId, kinds: s.kinds, max: want, now: this.now(), newLeaseId: () => this.#leaseIds.nextHex() })
+      .acquire({
+        tenant: s.tenant,
+        sessionId: s.id,
+        nodeId: s.nodeId,
+        kinds: s.kinds,
+        max: want,
+        now: this.now(),
+        newLeaseId: () => this.#leaseIds.nextHex(),
+      })
       .then(
         (grants) => {
           s.acquiring = false;
@@ -426,21 +472,26 @@ export class Coordinator implements Core {
     });
     const expiry = s.expiryOf(held);
     if (expiry < s.expiryAt) this.armExpiry(s);
-    this.publish({
-      tenant: g.tenant,
-      id: g.artifactId,
-      digest: g.digest,
-      kind: g.kind,
-      state: 'LEASED',
-      parentId: g.parentId,
-      tags: [],
-      epoch: g.epoch,
-      failedAttempts: 0,
-      code: null,
-      message: '',
-      lastPartialSeq: g.lastPartialSeq,
-      deadlineAt: g.deadlineAt,
-    });
+    // The grant does not carry the artifact's tags: tag watches get them from the store, in order.
+    this.#fanOut(
+      {
+        tenant: g.tenant,
+        id: g.artifactId,
+        digest: g.digest,
+        kind: g.kind,
+        state: 'LEASED',
+        parentId: g.parentId,
+        tags: [],
+        epoch: g.epoch,
+        failedAttempts: 0,
+        code: null,
+        message: '',
+        lastPartialSeq: g.lastPartialSeq,
+        deadlineAt: g.deadlineAt,
+      },
+      (w, v) => this.watches.deliver(w, v, undefined),
+      true,
+    );
   }
 
   // ---- lease expiry (ATP_SPEC §5.4), one heap entry per session --------------------------------
@@ -467,7 +518,16 @@ export class Coordinator implements Core {
     if (lost.length > 0) {
       const refs = lost.map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
       for (const h of lost) {
-        if (s.connected) sendLeaseLost(s, 0, fromHex(h.lease.leaseId), h.lease.epoch, h.lease.artifactId, 'ATP_ERR_LEASE_EXPIRED', 'the lease expired without renewal');
+        if (s.connected)
+          sendLeaseLost(
+            s,
+            0,
+            fromHex(h.lease.leaseId),
+            h.lease.epoch,
+            h.lease.artifactId,
+            'ATP_ERR_LEASE_EXPIRED',
+            'the lease expired without renewal',
+          );
       }
       void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
     }
@@ -551,7 +611,8 @@ export class Coordinator implements Core {
       s.leases.delete(o.lease.leaseId);
       const timer = this.timers.at(this.now() + this.options.cancelDeadlineMs, () => {
         // No acknowledgement in time: the lease is fenced anyway; correctness never waits for the worker.
-        if (s.revoking.delete(o.lease.leaseId)) this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId });
+        if (s.revoking.delete(o.lease.leaseId))
+          this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId });
       });
       s.revoking.set(o.lease.leaseId, { lease: o.lease, code: o.code, timer });
       this.#sendRevoke(s, o.lease, o.code, o.reason);
@@ -603,20 +664,22 @@ export class Coordinator implements Core {
   }
 
   /**
-   * Deliver in the order the store decided. Without subtree watches delivery is synchronous; with
-   * them the ancestor look-ups go through one chain so that events keep their order.
+   * Deliver in the order the store decided. Without subtree watches (or tag watches, for a view
+   * whose tags are not known) delivery is synchronous; otherwise the look-ups go through one chain
+   * so that events keep their order.
    */
-  #fanOut(view: ArtifactView, deliver: (watches: ReturnType<WatchHub['matching']>) => void): void {
-    if (!this.watches.hasSubtreeWatches || view.parentId === null) {
-      if (this.#chainDepth === 0) return deliver(this.watches.matching(view, []));
-    }
+  #fanOut(view: ArtifactView, deliver: (watches: ReturnType<WatchHub['matching']>, view: ArtifactView) => void, tagsUnknown = false): void {
+    const needAncestors = this.watches.hasSubtreeWatches && view.parentId !== null;
+    const needTags = tagsUnknown && this.watches.hasTagWatches;
+    if (!needAncestors && !needTags && this.#chainDepth === 0) return deliver(this.watches.matching(view, []), view);
     this.#chainDepth++;
     this.#chain = this.#chain
-      .then(() => (view.parentId === null ? [] : this.store.ancestors(view.tenant, view.id)))
-      .then(
-        (a) => deliver(this.watches.matching(view, a)),
-        (err: unknown) => this.fault('ancestors', err),
-      )
+      .then(async () => {
+        const a = needAncestors ? await this.store.ancestors(view.tenant, view.id) : [];
+        const v = needTags ? { ...view, tags: (await this.store.get(view.tenant, view.id))?.tags ?? [] } : view;
+        deliver(this.watches.matching(v, a), v);
+      })
+      .catch((err: unknown) => this.fault('fan-out', err))
       .finally(() => this.#chainDepth--);
   }
   #chain: Promise<void> = Promise.resolve();

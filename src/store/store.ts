@@ -140,7 +140,8 @@ export interface Changed {
 export type CompleteOutcome = Changed | Stale | { kind: 'recorded'; view: ArtifactView }; // recorded: a quorum vote that did not decide yet
 
 /** Outcome of PARTIAL. */
-export type PartialOutcome = { kind: 'ok'; view: ArtifactView; seq: number } | { kind: 'duplicate' } | { kind: 'gap'; expected: number } | Stale;
+export type PartialOutcome =
+  { kind: 'ok'; view: ArtifactView; seq: number } | { kind: 'duplicate' } | { kind: 'gap'; expected: number } | Stale;
 
 /** Outcome of CANCEL. */
 export interface CancelOutcome {
@@ -213,7 +214,7 @@ export interface Store {
    */
   maintain?(now: number, resumeWindowMs: number): Promise<LossOutcome[]>;
   /** Shared stores: take over a session of another coordinator (a worker resuming here). */
-  adoptSession?(sessionId: string, now: number): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined>;
+  adoptSession?(sessionId: string, tokenHash: string, now: number): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined>;
   /** Sessions persisted for resume after a coordinator restart. */
   saveSession(s: SessionRecord): Promise<void>;
   loadSessions(): Promise<SessionRecord[]>;

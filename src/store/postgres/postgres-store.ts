@@ -838,10 +838,15 @@ export class PostgresStore implements Store {
   }
 
   /** A worker resumes here a session another coordinator held: move it and its leases to us. */
-  async adoptSession(sessionId: string, _now: number): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined> {
-    const r = await this.#pool.query('UPDATE atp_sessions SET coordinator_id = $2 WHERE session_id = $1 RETURNING *', [
+  async adoptSession(
+    sessionId: string,
+    tokenHash: string,
+    _now: number,
+  ): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined> {
+    const r = await this.#pool.query('UPDATE atp_sessions SET coordinator_id = $2 WHERE session_id = $1 AND token_hash = $3 RETURNING *', [
       sessionId,
       this.coordinatorId,
+      tokenHash,
     ]);
     const x = r.rows[0] as Row | undefined;
     if (x === undefined) return undefined;
