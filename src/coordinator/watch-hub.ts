@@ -26,6 +26,11 @@ export class WatchHub {
     return this.#bySubtree.size > 0;
   }
 
+  /** True when some tag watch exists. */
+  get hasTagWatches(): boolean {
+    return this.#byTag.size > 0;
+  }
+
   /** Register a watch. */
   add(w: Watch): void {
     const m = w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag;
