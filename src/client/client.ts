@@ -34,6 +34,8 @@ export interface SubmitSpec {
 
 /** Options of a client. */
 export interface ClientOptions {
+  /** Other coordinators sharing the store, tried in turn when the first does not answer. */
+  fallbackUrls?: readonly string[];
   authToken?: string;
   tenant?: string;
   clock?: Clock;
@@ -76,6 +78,7 @@ export class Client {
     const conn = new ClientConnection({
       url,
       roles: Role.PRODUCER | Role.OBSERVER,
+      ...(options.fallbackUrls !== undefined ? { fallbackUrls: options.fallbackUrls } : {}),
       ...(options.authToken !== undefined ? { authToken: options.authToken } : {}),
       ...(options.tenant !== undefined ? { tenant: options.tenant } : {}),
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -105,9 +108,11 @@ export class Client {
   }
 
   #submit(spec: SubmitSpec): Promise<ArtifactHandle> {
-    const payload = spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
+    const payload =
+      spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
     const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(artifactDigest(spec.kind, payload));
-    if (idBytes.length !== 16) return Promise.reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+    if (idBytes.length !== 16)
+      return Promise.reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
     const id = toHex(idBytes);
     let latePolicy: number = LatePolicy.REJECT;
     let quorumK = 0;
@@ -203,7 +208,14 @@ export class Client {
     const stream = conn.nextStream();
     h.watchStream = stream;
     conn.listen(stream, (m) => this.#event(h, m, stream));
-    conn.send({ type: 'WATCH', stream, scope: WatchScope.ARTIFACT, flags: WatchFlags.PARTIALS | WatchFlags.REPLAY, artifactId: fromHex(h.id), tag: '' });
+    conn.send({
+      type: 'WATCH',
+      stream,
+      scope: WatchScope.ARTIFACT,
+      flags: WatchFlags.PARTIALS | WatchFlags.REPLAY,
+      artifactId: fromHex(h.id),
+      tag: '',
+    });
   }
 
   /** A handle for an artifact submitted elsewhere (follows it with WATCH and replay). */
@@ -220,7 +232,13 @@ export class Client {
   async cancel(id: string, options: { subtree?: boolean; reason?: string } = {}): Promise<CancelSummary> {
     const conn = this.connection;
     const m = await conn.request(
-      { type: 'CANCEL', stream: conn.nextStream(), artifactId: fromHex(id), subtree: options.subtree ? 1 : 0, reason: options.reason ?? '' },
+      {
+        type: 'CANCEL',
+        stream: conn.nextStream(),
+        artifactId: fromHex(id),
+        subtree: options.subtree ? 1 : 0,
+        reason: options.reason ?? '',
+      },
       (x): x is MessageOf<'CANCEL_RESULT'> => x.type === 'CANCEL_RESULT',
     );
     return { cancelled: m.cancelled, alreadyFinished: m.alreadyFinished, stopping: m.stopping };
@@ -229,7 +247,10 @@ export class Client {
   /** ATP_SPEC §7.3: the current state of an artifact (state UNKNOWN if the coordinator has none). */
   async query(id: string): Promise<ArtifactStatus> {
     const conn = this.connection;
-    const m = await conn.request({ type: 'QUERY', stream: conn.nextStream(), artifactId: fromHex(id), withResult: 0 }, (x): x is MessageOf<'STATE'> => x.type === 'STATE');
+    const m = await conn.request(
+      { type: 'QUERY', stream: conn.nextStream(), artifactId: fromHex(id), withResult: 0 },
+      (x): x is MessageOf<'STATE'> => x.type === 'STATE',
+    );
     return {
       id,
       state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
@@ -282,13 +303,28 @@ export class Client {
     let stopped = false;
     conn.listen(stream, (m) => {
       let ev: (ArtifactEvent & { id: string }) | undefined;
-      if (m.type === 'STATE') ev = { id: toHex(m.artifactId), type: 'state', state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', epoch: m.epoch, message: m.message };
-      else if (m.type === 'PARTIAL_RESULT') ev = { id: toHex(m.artifactId), type: 'partial', seq: m.seq, epoch: m.epoch, data: m.data.slice() };
+      if (m.type === 'STATE')
+        ev = {
+          id: toHex(m.artifactId),
+          type: 'state',
+          state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+          epoch: m.epoch,
+          message: m.message,
+        };
+      else if (m.type === 'PARTIAL_RESULT')
+        ev = { id: toHex(m.artifactId), type: 'partial', seq: m.seq, epoch: m.epoch, data: m.data.slice() };
       else if (m.type === 'RESULT')
         ev = {
           id: toHex(m.artifactId),
           type: 'result',
-          outcome: { state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', code: m.code === 0 ? null : codeOfWire(m.code), message: m.message, result: m.result.slice(), checkpoint: m.checkpoint.slice(), digest: m.digest.alg === 0 ? null : toHex(m.digest.value) },
+          outcome: {
+            state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+            code: m.code === 0 ? null : codeOfWire(m.code),
+            message: m.message,
+            result: m.result.slice(),
+            checkpoint: m.checkpoint.slice(),
+            digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
+          },
         };
       if (ev !== undefined) {
         queue.push(ev);

@@ -30,6 +30,8 @@ export interface ClientConnectionOptions {
   reconnect?: boolean;
   /** Give up reconnecting after this long. Default 30 s. */
   reconnectForMs?: number;
+  /** Other coordinators sharing the store, tried in turn when `url` does not answer (ATP_SPEC §11.7). */
+  fallbackUrls?: readonly string[];
   /** Transport options (TLS material, timeouts). */
   transport?: ConnectOptions;
   agent?: string;
@@ -95,7 +97,7 @@ export class ClientConnection {
     const o = this.options;
     let transport: Transport;
     try {
-      transport = await connect(o.url, o.transport ?? {});
+      transport = await connect(this.#currentUrl(), o.transport ?? {});
     } catch (err) {
       throw new AtpError('ATP_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err));
     }
@@ -160,6 +162,14 @@ export class ClientConnection {
     });
   }
 
+  #urlIndex = 0;
+
+  /** The address to try now: `url`, then each fallback in turn after a failure. */
+  #currentUrl(): string {
+    const all = [this.options.url, ...(this.options.fallbackUrls ?? [])];
+    return all[this.#urlIndex % all.length]!;
+  }
+
   #dispatch(msg: Message): void {
     if (msg.type === 'PING') {
       this.send({ type: 'PONG', stream: msg.stream, nonce: msg.nonce });
@@ -176,7 +186,8 @@ export class ClientConnection {
     const tick = () => {
       if (!this.connected) return;
       if (this.#heartbeat !== undefined) this.#heartbeat();
-      else if (this.#clock.now() - this.#lastSentAt >= hb * 0.9) this.send({ type: 'PING', stream: 0, nonce: (Math.random() * 0xffffffff) >>> 0 });
+      else if (this.#clock.now() - this.#lastSentAt >= hb * 0.9)
+        this.send({ type: 'PING', stream: 0, nonce: (Math.random() * 0xffffffff) >>> 0 });
       this.#keepalive = this.#clock.setTimer(hb, tick);
     };
     this.#keepalive = this.#clock.setTimer(hb, tick);
@@ -196,7 +207,8 @@ export class ClientConnection {
     const pending = [...this.#streams.entries()];
     this.#streams.clear();
     const lost = new AtpError('ATP_ERR_UNAVAILABLE', `connection lost${err ? `: ${err.message}` : ''}`);
-    for (const [stream, h] of pending) h({ type: 'ERROR', stream, code: lost.wire, offendingType: 0, subject: new Uint8Array(16), message: lost.message });
+    for (const [stream, h] of pending)
+      h({ type: 'ERROR', stream, code: lost.wire, offendingType: 0, subject: new Uint8Array(16), message: lost.message });
     if (this.#closing || this.options.reconnect === false) {
       this.#events?.closed(err);
       return;
@@ -214,6 +226,7 @@ export class ClientConnection {
         return;
       } catch (err) {
         const e = err instanceof AtpError ? err : new AtpError('ATP_ERR_UNAVAILABLE', String(err));
+        this.#urlIndex++;
         if (e.errorClass === 3 || this.#clock.now() >= giveUpAt) {
           this.#closing = true;
           this.#events?.closed(e);

@@ -56,6 +56,8 @@ export class NonRetryableError extends Error {
 /** Options of a worker. */
 export interface WorkerOptions {
   url: string;
+  /** Other coordinators sharing the store, tried in turn when `url` does not answer. */
+  fallbackUrls?: readonly string[];
   /**
    * In-process handlers (worker.handle) that may run at once. Default 1. The credits announced are
    * this (counted only when an in-process handler is registered) plus the threads of every
@@ -91,7 +93,8 @@ interface Unacked {
 }
 
 const enc = new TextEncoder();
-const toBytes = (v: Uint8Array | string | undefined | void): Uint8Array => (v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v);
+const toBytes = (v: Uint8Array | string | undefined | void): Uint8Array =>
+  v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v;
 
 /** A worker process's connection to a coordinator. */
 export class Worker {
@@ -113,7 +116,8 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     const c = options.concurrency ?? 1;
-    if (!Number.isInteger(c) || c < 1 || c > 65536) throw new RangeError(`concurrency must be an integer in [1, 65536], got ${String(options.concurrency)}`);
+    if (!Number.isInteger(c) || c < 1 || c > 65536)
+      throw new RangeError(`concurrency must be an integer in [1, 65536], got ${String(options.concurrency)}`);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#concurrency = c;
@@ -186,6 +190,7 @@ export class Worker {
     const o = this.#options;
     const conn = new ClientConnection({
       url: o.url,
+      ...(o.fallbackUrls !== undefined ? { fallbackUrls: o.fallbackUrls } : {}),
       roles: Role.WORKER | (o.producer ? Role.PRODUCER | Role.OBSERVER : 0),
       kinds: [...this.#handlers.keys()],
       credits: () => this.#freeSlots(),
@@ -264,7 +269,9 @@ export class Worker {
         // ATP_SPEC §11.3: a drain asked by the coordinator is done as if the worker had started it,
         // and ends with a graceful leave (not a reconnect).
         if (msg.mode === GoawayMode.DRAIN_FINISH || msg.mode === GoawayMode.DRAIN_HANDBACK) {
-          void this.drain(msg.mode === GoawayMode.DRAIN_HANDBACK ? 'handback' : 'finish', msg.deadlineMs || undefined).then(() => this.close());
+          void this.drain(msg.mode === GoawayMode.DRAIN_HANDBACK ? 'handback' : 'finish', msg.deadlineMs || undefined).then(() =>
+            this.close(),
+          );
         }
         return;
       default:
@@ -315,7 +322,10 @@ export class Worker {
         a.lastCheckpoint = bytes;
         if (a.lost || a.revoked) return Promise.resolve();
         return conn
-          .request({ type: 'CHECKPOINT', stream: conn.nextStream(), leaseId: msg.leaseId, epoch: msg.epoch, data: bytes }, (m): m is MessageOf<'ACK'> => m.type === 'ACK' || m.type === 'LEASE_LOST')
+          .request(
+            { type: 'CHECKPOINT', stream: conn.nextStream(), leaseId: msg.leaseId, epoch: msg.epoch, data: bytes },
+            (m): m is MessageOf<'ACK'> => m.type === 'ACK' || m.type === 'LEASE_LOST',
+          )
           .then((m) => {
             if ((m as Message).type === 'LEASE_LOST') this.#lose(a, 'checkpoint refused: lease not current');
           });
@@ -346,7 +356,10 @@ export class Worker {
     );
   }
 
-  #finish(a: Active, outcome: { type: 'COMPLETE'; result: Uint8Array } | { type: 'FAIL'; code: number; retryable: number; message: string }): void {
+  #finish(
+    a: Active,
+    outcome: { type: 'COMPLETE'; result: Uint8Array } | { type: 'FAIL'; code: number; retryable: number; message: string },
+  ): void {
     const conn = this.#conn!;
     const { leaseId, epoch } = a.lease;
     const done = () => {
@@ -362,11 +375,32 @@ export class Worker {
     }
     if (a.handback) {
       const cp = a.lastCheckpoint;
-      this.#sendTracked({ type: 'RELEASE', stream: conn.nextStream(), leaseId, epoch, hasCheckpoint: cp === undefined ? 0 : 1, checkpoint: cp ?? new Uint8Array(0), reason: 'handed back on drain' }, () => this.#drained?.());
+      this.#sendTracked(
+        {
+          type: 'RELEASE',
+          stream: conn.nextStream(),
+          leaseId,
+          epoch,
+          hasCheckpoint: cp === undefined ? 0 : 1,
+          checkpoint: cp ?? new Uint8Array(0),
+          reason: 'handed back on drain',
+        },
+        () => this.#drained?.(),
+      );
       return done();
     }
     const msg: MessageOf<'COMPLETE'> | MessageOf<'FAIL'> =
-      outcome.type === 'COMPLETE' ? { type: 'COMPLETE', stream: conn.nextStream(), leaseId, epoch, result: outcome.result } : { type: 'FAIL', stream: conn.nextStream(), leaseId, epoch, code: outcome.code, retryable: outcome.retryable, message: outcome.message };
+      outcome.type === 'COMPLETE'
+        ? { type: 'COMPLETE', stream: conn.nextStream(), leaseId, epoch, result: outcome.result }
+        : {
+            type: 'FAIL',
+            stream: conn.nextStream(),
+            leaseId,
+            epoch,
+            code: outcome.code,
+            retryable: outcome.retryable,
+            message: outcome.message,
+          };
     // The slot is free as soon as the handler is done: the credit goes out with the result, and
     // the result stays tracked until the coordinator acknowledges it.
     this.#sendTracked(msg, () => {
