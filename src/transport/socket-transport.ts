@@ -4,13 +4,18 @@
  */
 import type { Socket } from 'node:net';
 import { BaseTransport, highWaterMarkOf } from './base-transport.js';
-import { hostPort } from './transport-errors.js';
+import { hostPort, timeoutOf } from './transport-errors.js';
 
 /** Options of a socket transport. */
 export interface SocketTransportOptions {
   /** write() returns false while more than this many bytes are queued (default 1 MiB). */
   readonly highWaterMarkBytes?: number | undefined;
+  /** After end(), destroy the socket if the peer has not closed its side within this long (default 30 s). */
+  readonly closeTimeoutMs?: number | undefined;
 }
+
+/** Default time a peer is given to close its side after end(), like ws's closing handshake timeout. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 
 /** One TCP or TLS connection. */
 export class SocketTransport extends BaseTransport {
@@ -19,6 +24,8 @@ export class SocketTransport extends BaseTransport {
   readonly remote: string;
   readonly #socket: Socket;
   readonly #highWaterMarkBytes: number;
+  readonly #closeTimeoutMs: number;
+  #closeTimer: NodeJS.Timeout | undefined;
   #needDrain = false;
   #ended = false;
   #error: Error | undefined;
@@ -29,6 +36,7 @@ export class SocketTransport extends BaseTransport {
     this.kind = kind;
     this.#socket = socket;
     this.#highWaterMarkBytes = highWaterMarkOf(options.highWaterMarkBytes);
+    this.#closeTimeoutMs = timeoutOf(options.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 'closeTimeoutMs');
     this.remote = hostPort(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
     socket.setNoDelay(true);
     // Paused before the first 'data' listener so that nothing flows until handlers are installed.
@@ -37,7 +45,10 @@ export class SocketTransport extends BaseTransport {
     socket.on('error', (error: Error) => {
       this.#error ??= error;
     });
-    socket.on('close', () => this.finish(this.#error));
+    socket.on('close', () => {
+      clearTimeout(this.#closeTimer);
+      this.finish(this.#error);
+    });
     this.start();
   }
 
@@ -46,7 +57,8 @@ export class SocketTransport extends BaseTransport {
   }
 
   write(bytes: Uint8Array): boolean {
-    if (this.#ended || this.finished || this.#socket.destroyed) return false;
+    // After either side ended, bytes cannot arrive: drop them rather than fail the connection.
+    if (this.#ended || this.finished || this.#socket.destroyed || this.#socket.writableEnded) return false;
     this.#socket.write(bytes, this.#afterWrite);
     if (this.#socket.writableLength < this.#highWaterMarkBytes) return true;
     this.#needDrain = true;
@@ -58,6 +70,8 @@ export class SocketTransport extends BaseTransport {
     this.#ended = true;
     // net.Socket.end() sends FIN after the queued bytes; with allowHalfOpen off the peer ends too.
     this.#socket.end();
+    // A peer that keeps its half open (allowHalfOpen) must not hold the socket forever.
+    this.#closeTimer = setTimeout(() => this.#socket.destroy(), this.#closeTimeoutMs);
   }
 
   destroy(error?: Error): void {

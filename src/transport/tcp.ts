@@ -18,6 +18,8 @@ export interface TcpListenOptions {
   readonly port: number;
   /** Per-connection outbound high-water mark (default 1 MiB). */
   readonly highWaterMarkBytes?: number | undefined;
+  /** After end(), how long the peer has to close its side before the socket is destroyed (default 30 s). */
+  readonly closeTimeoutMs?: number | undefined;
   /** Pending-connection queue length given to listen(2). */
   readonly backlog?: number | undefined;
   /** Told about server errors after listening (also published on `atp:transport:accept-error`). */
@@ -32,6 +34,8 @@ export interface TcpConnectOptions {
   readonly timeoutMs?: number | undefined;
   /** Outbound high-water mark (default 1 MiB). */
   readonly highWaterMarkBytes?: number | undefined;
+  /** After end(), how long the peer has to close its side before the socket is destroyed (default 30 s). */
+  readonly closeTimeoutMs?: number | undefined;
 }
 
 /** Listens on a net.Server already configured by the caller and resolves once bound. */
@@ -68,7 +72,7 @@ export function closeServer(server: net.Server): Promise<void> {
 
 /** Listens for TCP connections; each accepted connection is handed to `onAccept`. */
 export function listenTcp(options: TcpListenOptions, onAccept: AcceptHandler): Promise<Listener> {
-  const transportOptions = { highWaterMarkBytes: options.highWaterMarkBytes };
+  const transportOptions = { highWaterMarkBytes: options.highWaterMarkBytes, closeTimeoutMs: options.closeTimeoutMs };
   const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     onAccept(new SocketTransport(socket, 'tcp', transportOptions));
   });

@@ -55,7 +55,7 @@ export interface TlsConnectOptions extends TcpConnectOptions, TlsClientOptions {
 
 /** Listens for TLS connections; each one is handed to `onAccept` once its handshake succeeded. */
 export function listenTls(options: TlsListenOptions, onAccept: AcceptHandler): Promise<Listener> {
-  const transportOptions = { highWaterMarkBytes: options.highWaterMarkBytes };
+  const transportOptions = { highWaterMarkBytes: options.highWaterMarkBytes, closeTimeoutMs: options.closeTimeoutMs };
   const requestCert = options.requestCert ?? false;
   const server = tls.createServer(
     {

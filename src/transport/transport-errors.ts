@@ -94,10 +94,10 @@ export function listenError(url: string, cause: unknown): Error {
   return new Error(`cannot listen on ${url}: ${problem}`, { cause });
 }
 
-/** Validates a connect timeout option: a positive safe integer of milliseconds. */
-export function timeoutOf(value: number | undefined, fallbackMs: number): number {
+/** Validates a timeout option: a positive safe integer of milliseconds. */
+export function timeoutOf(value: number | undefined, fallbackMs: number, name = 'timeoutMs'): number {
   if (value === undefined) return fallbackMs;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`timeoutMs must be a positive integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
   return value;
 }
 

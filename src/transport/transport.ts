@@ -26,7 +26,10 @@ export interface Transport {
   readonly bufferedBytes: number;
   /** Install the handlers; bytes that arrive before this are held, not lost. */
   setHandlers(handlers: TransportHandlers): void;
-  /** Queue bytes. Returns false when the buffer is above its high-water mark: wait for drain(). */
+  /**
+   * Queue bytes. Returns false when the buffer is above its high-water mark: wait for drain().
+   * After end(), destroy() or the close, the bytes are dropped and false is returned.
+   */
   write(bytes: Uint8Array): boolean;
   /** Stop delivering data (inbound backpressure) until resume(). */
   pause(): void;

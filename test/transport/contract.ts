@@ -23,7 +23,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** A connected client and the server end it was accepted as; torn down after the test. */
-async function connected(h: TransportHarness, t: TestContext): Promise<{ client: Transport; server: Transport }> {
+async function connected(h: TransportHarness, t: TestContext): Promise<{ client: Transport; server: Transport; listener: Listener }> {
   const accepted = deferred<Transport>();
   const listener = await h.listen((transport) => accepted.resolve(transport));
   const client = await h.connect(listener.url);
@@ -33,7 +33,7 @@ async function connected(h: TransportHarness, t: TestContext): Promise<{ client:
     server.destroy();
     await listener.close();
   });
-  return { client, server };
+  return { client, server, listener };
 }
 
 /** Runs the contract suite for one transport. */
@@ -159,6 +159,18 @@ export function transportContract(h: TransportHarness): void {
       assert.equal(clientRecorder.closeCalls, 1);
       assert.equal(serverRecorder.closeCalls, 1);
       assert.equal(clientRecorder.closeError, boom);
+    });
+
+    void it('leaves accepted connections open when the listener closes', async (t) => {
+      const { client, server, listener } = await connected(h, t);
+      record(server, (chunk) => server.write(chunk));
+      const clientRecorder = record(client);
+      await listener.close();
+      client.write(pattern(0, 1000));
+      await clientRecorder.received(1000);
+      assert.equal(patternMismatch(clientRecorder.bytes()), -1);
+      client.end();
+      assert.equal(await clientRecorder.closed, undefined);
     });
 
     void it('refuses a second setHandlers()', async (t) => {
