@@ -47,10 +47,11 @@ export function listenServer(
   backlog: number | undefined,
 ): Promise<Listener> {
   const wanted = `${scheme}://${hostPort(host, port)}`;
+  portOf(port);
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(listenError(wanted, error));
     server.once('error', onError);
-    server.listen({ host, port: portOf(port), ...(backlog === undefined ? {} : { backlog }) }, () => {
+    server.listen({ host, port, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.off('error', onError);
       const address = server.address();
       const boundPort = typeof address === 'object' && address !== null ? address.port : port;

@@ -84,8 +84,11 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   );
 }
 
-/** Accepts ATP WebSocket connections on `path`, on a server of its own or on `options.server`. */
-export async function listenWs(options: WsListenOptions, onAccept: AcceptHandler): Promise<Listener> {
+/**
+ * Accepts ATP WebSocket connections on `path`, on a server of its own or on `options.server`.
+ * Throws at once on bad options; rejects when binding fails.
+ */
+export function listenWs(options: WsListenOptions, onAccept: AcceptHandler): Promise<Listener> {
   const path = options.path ?? DEFAULT_WS_PATH;
   if (!path.startsWith('/')) throw new TypeError(`WebSocket path must start with '/', got '${path}'`);
   const scheme = options.tls !== undefined || options.server instanceof https.Server ? 'wss' : 'ws';
@@ -132,21 +135,22 @@ export async function listenWs(options: WsListenOptions, onAccept: AcceptHandler
       response.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'Upgrade' });
       response.end(`This is an ATP endpoint: open a WebSocket to ${path} with subprotocol ${WS_SUBPROTOCOL}.\n`);
     });
-    const bound = await listenServer(server, scheme, options.host ?? '127.0.0.1', options.port ?? 0, undefined);
-    url = `${bound.url}${path}`;
-    server.on('error', (error: Error) => reportAcceptError(url, error, options.onAcceptError));
-    return { url, close: () => closeServer(server) };
+    return listenServer(server, scheme, options.host ?? '127.0.0.1', options.port ?? 0, undefined).then((bound) => {
+      url = `${bound.url}${path}`;
+      server.on('error', (error: Error) => reportAcceptError(url, error, options.onAcceptError));
+      return { url, close: () => closeServer(server) };
+    });
   }
   const address = server.address();
   if (typeof address === 'object' && address !== null)
     url = `${scheme}://${hostPort(options.host ?? address.address, address.port)}${path}`;
-  return {
+  return Promise.resolve({
     url,
     close: () => {
       server.off('upgrade', onUpgrade);
       return Promise.resolve();
     },
-  };
+  });
 }
 
 /** Reads at most 1 KiB of a refused upgrade's response body, for the error message. */
