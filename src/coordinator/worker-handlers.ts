@@ -18,7 +18,15 @@ function refOf(s: ServerSession, leaseId: Uint8Array, epoch: number): LeaseRef {
 }
 
 /** ATP_SPEC §5.5: the stale reply. */
-export function sendLeaseLost(s: ServerSession, stream: number, leaseId: Uint8Array, epoch: number, artifactId: string | null, code: ErrorCode, message: string): void {
+export function sendLeaseLost(
+  s: ServerSession,
+  stream: number,
+  leaseId: Uint8Array,
+  epoch: number,
+  artifactId: string | null,
+  code: ErrorCode,
+  message: string,
+): void {
   s.channel?.send({
     type: 'LEASE_LOST',
     stream,
@@ -130,7 +138,13 @@ export function handlePartial(core: Core, s: ServerSession, msg: MessageOf<'PART
         case 'duplicate':
           return;
         case 'gap':
-          s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', `partial seq ${msg.seq} leaves a gap: expected ${out.expected}`, 0x0025, msg.leaseId);
+          s.channel?.sendError(
+            msg.stream,
+            'ATP_ERR_INVALID_ARGUMENT',
+            `partial seq ${msg.seq} leaves a gap: expected ${out.expected}`,
+            0x0025,
+            msg.leaseId,
+          );
           return;
         case 'ok': {
           confirm(s, msg.leaseId);
@@ -204,7 +218,21 @@ export function handleRelease(core: Core, s: ServerSession, msg: MessageOf<'RELE
 export function handleRevokeAck(core: Core, s: ServerSession, msg: MessageOf<'REVOKE_ACK'>): void {
   const hex = toHex(msg.leaseId);
   const r = s.revoking.get(hex);
-  if (r === undefined || r.lease.epoch !== msg.epoch) return; // late or unknown acknowledgement: nothing to do
+  if (r === undefined || r.lease.epoch !== msg.epoch) {
+    // ATP_SPEC §5.7, §8.3: only a lease of this session being revoked, before its deadline, can be
+    // acknowledged. A late acknowledgement (the lease was fenced) or one naming any other lease gets
+    // LEASE_LOST with the most specific reason known, and changes nothing.
+    core.store.leaseStatus(refOf(s, msg.leaseId, msg.epoch)).then(
+      (st) => {
+        const code = st.kind === 'stale' ? st.code : 'ATP_ERR_STALE_LEASE';
+        const artifactId = st.kind === 'stale' ? st.artifactId : st.lease.artifactId;
+        sendLeaseLost(s, msg.stream, msg.leaseId, msg.epoch, artifactId, code, `lease ${hex} epoch ${msg.epoch} is not being revoked`);
+        core.emit('stale', { sessionId: s.id, leaseId: hex, epoch: msg.epoch, code, frame: 'REVOKE_ACK' });
+      },
+      (err: unknown) => core.fault('revoke ack', err, s),
+    );
+    return;
+  }
   r.timer.cancel();
   s.revoking.delete(hex);
   core.emit('revoke-ack', { sessionId: s.id, leaseId: hex, epoch: msg.epoch });
