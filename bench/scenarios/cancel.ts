@@ -1,0 +1,210 @@
+/**
+ * Scenario 4: cancel latency.
+ * - One leased artifact: from the producer handing CANCEL to the SDK (producer's clock) to the
+ *   handler's AbortSignal firing in the worker process (worker's clock; the clocks are one,
+ *   CLOCK_MONOTONIC, checked by the latency scenario's bracket test). Coordinator, worker and
+ *   producer are three processes.
+ * - One pending artifact: the producer's CANCEL → CANCEL_RESULT round trip (BullMQ: Job.remove()).
+ * - A subtree of N leased artifacts spread over 4 worker processes: until CANCEL_RESULT, and until
+ *   every handler's signal fired (BullMQ: removing a flow parent with N waiting children).
+ * The subtree run also measures coordinator memory per live lease (scenario 7).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Bench, Peer } from '../lib/context.js';
+import { fmt, stopProcs, until, verdict, workerStats } from '../lib/context.js';
+import type { ChildEvent } from '../lib/ipc.js';
+import type { Proc } from '../lib/proc.js';
+import type { Summary } from '../lib/stats.js';
+import { summarize } from '../lib/stats.js';
+
+interface CancelReply {
+  t0: number;
+  t1: number;
+  cancelled: number;
+  alreadyFinished: number;
+  stopping: number;
+}
+
+interface Mem {
+  rss: number;
+  heapUsed: number;
+}
+
+/** What the subtree run measured. */
+export interface SubtreeResult {
+  n: number;
+  toResultMs: number;
+  toAllSignalsMs: number;
+  cancelled: number;
+  stopping: number;
+  aborted: number;
+  leaseRssBytes: number;
+  leaseHeapBytes: number;
+}
+
+async function oneLeased(b: Bench, store: 'memory' | 'sqlite'): Promise<{ signal: Summary; result: Summary; pending: Summary }> {
+  const s = b.settings;
+  const coord = await b.coordinator(store);
+  const url = coord.ready['url'] as string;
+  const [worker] = await b.atpWorkers(1, { url, sessions: 1, concurrency: 1, kinds: { hold: 'hold' }, report: 'each' });
+  const driver = await b.atpDriver(url);
+  try {
+    const signal: number[] = [];
+    const result: number[] = [];
+    const nonce = randomBytes(6).toString('hex');
+    const warm = 20;
+    for (let i = 0; i < warm + s.cancelN; i++) {
+      const started = worker!.waitEvent('started', () => true, 10_000);
+      const { id } = await driver.request<{ id: string }>('submitOne', { kind: 'hold', payload: `cancel-${nonce}-${i}` });
+      const st = await started;
+      if (st['id'] !== id) throw new Error(`worker started ${String(st['id'])}, expected ${id}`);
+      const aborted = worker!.waitEvent('aborted', (e: ChildEvent) => e['id'] === id, 10_000);
+      const c = await driver.request<CancelReply>('cancel', { id, subtree: false });
+      const ab = await aborted;
+      if (
+        !b.expect(
+          `cancel leased atp-${store}`,
+          c.cancelled === 1 && c.stopping === 1,
+          `CANCEL_RESULT cancelled ${c.cancelled}, stopping ${c.stopping}; expected 1, 1`,
+        )
+      )
+        break;
+      if (i < warm) continue;
+      signal.push(((ab['t'] as number) - c.t0) / 1e3);
+      result.push((c.t1 - c.t0) / 1e3);
+    }
+    const pending = await driver.request<Summary>('cancelPending', { n: s.cancelPendingN, warm: 50, kind: 'nobody', nonce });
+    return { signal: summarize(signal), result: summarize(result), pending };
+  } finally {
+    await stopProcs(driver, worker);
+    await stopProcs(coord);
+  }
+}
+
+/** N leased artifacts under one root, spread over the worker processes, then one subtree cancel. */
+export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<SubtreeResult> {
+  const s = b.settings;
+  const coord = await b.coordinator(store);
+  const url = coord.ready['url'] as string;
+  const driver = await b.atpDriver(url);
+  let workers: Proc[] = [];
+  try {
+    const nonce = randomBytes(6).toString('hex');
+    const { id: root } = await driver.request<{ id: string }>('submitOne', { kind: 'root', payload: `root-${nonce}` });
+    await driver.request('submitBulk', { n, chunk: s.chunk, kind: 'hold', parentId: root, empty: false, nonce }, 300_000);
+    const m1 = await coord.request<Mem>('mem');
+    // Now the workers connect: each takes its share (credits), so every child is leased.
+    const per = Math.ceil(n / s.workers);
+    workers = await b.atpWorkers(s.workers, { url, sessions: 1, concurrency: per, kinds: { hold: 'hold' }, report: 'none' });
+    await until(`${n} handlers running`, async () => (await workerStats(workers)).reduce((a, w) => a + w.started, 0) === n, 120_000);
+    const m2 = await coord.request<Mem>('mem');
+    const c = await driver.request<CancelReply>('cancel', { id: root, subtree: true });
+    let stats = await workerStats(workers);
+    await until(`${n} signals`, async () => (stats = await workerStats(workers)).reduce((a, w) => a + w.aborted, 0) >= n, 60_000).catch(
+      (err: unknown) => {
+        b.fail(`subtree cancel atp-${store}`, String(err));
+      },
+    );
+    const aborted = stats.reduce((a, w) => a + w.aborted, 0);
+    const last = Math.max(...stats.map((w) => w.lastAbortNs));
+    b.expect(
+      `subtree cancel atp-${store}`,
+      c.cancelled === n + 1 && c.stopping === n && aborted === n,
+      `cancelled ${c.cancelled} (want ${n + 1}), stopping ${c.stopping} (want ${n}), signals ${aborted} (want ${n})`,
+    );
+    return {
+      n,
+      toResultMs: (c.t1 - c.t0) / 1e6,
+      toAllSignalsMs: (last - c.t0) / 1e6,
+      cancelled: c.cancelled,
+      stopping: c.stopping,
+      aborted,
+      leaseRssBytes: m2.rss - m1.rss,
+      leaseHeapBytes: m2.heapUsed - m1.heapUsed,
+    };
+  } finally {
+    await stopProcs(driver, workers);
+    await stopProcs(coord);
+  }
+}
+
+/** Scenario 4 with its rows. */
+export async function cancel(b: Bench): Promise<void> {
+  const s = b.settings;
+  const one: Partial<Record<Peer, { signal: Summary; result: Summary; pending: Summary }>> = {};
+  const tree: Partial<Record<Peer, SubtreeResult>> = {};
+  for (const store of b.stores) {
+    console.log(`  cancel one leased artifact, ATP ${store} ...`);
+    one[store] = await oneLeased(b, store);
+    console.log(`    signal p50 ${one[store].signal.p50.toFixed(0)} µs p99 ${one[store].signal.p99.toFixed(0)} µs`);
+    console.log(`  subtree of ${fmt.int(s.subtreeN)} leased, ATP ${store} ...`);
+    tree[store] = await subtree(b, store, s.subtreeN);
+    console.log(`    CANCEL_RESULT ${tree[store].toResultMs.toFixed(1)} ms, all signals ${tree[store].toAllSignalsMs.toFixed(1)} ms`);
+  }
+  let bullRemove: Summary | undefined;
+  let bullFlow: { ms: number; before: Record<string, number>; after: Record<string, number> } | undefined;
+  if (b.redis !== undefined) {
+    console.log('  BullMQ Job.remove() and flow removal ...');
+    const driver = await b.bullDriver();
+    try {
+      bullRemove = await driver.request<Summary>('removeWaiting', {
+        queue: `bench-rm-${randomBytes(4).toString('hex')}`,
+        n: s.cancelPendingN,
+        warm: 50,
+      });
+      const flow = await driver.request<{ ms: number; before: Record<string, number>; after: Record<string, number> }>(
+        'removeFlow',
+        { queue: `bench-flow-${randomBytes(4).toString('hex')}`, n: s.subtreeN },
+        300_000,
+      );
+      b.expect(
+        'bullmq flow removal',
+        (flow.after['wait'] ?? 0) === 0 && (flow.before['wait'] ?? 0) === s.subtreeN,
+        `waiting before ${flow.before['wait']}, after ${flow.after['wait']}`,
+      );
+      bullFlow = flow;
+    } finally {
+      await stopProcs(driver);
+    }
+  }
+  b.raw['cancel'] = { one, subtree: tree, bullRemove, bullFlow };
+  const label = `4. cancel (one leased: n=${fmt.int(s.cancelN)}; pending: n=${fmt.int(s.cancelPendingN)})`;
+  const sig = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].signal.p50)} / ${fmt.us(one[k].signal.p99)}`;
+  const sigOk = b.stores.every((k) => (one[k]?.signal.p99 ?? Infinity) < 1000);
+  b.row({
+    scenario: label,
+    metric: 'one leased: CANCEL sent → handler signal p50 / p99',
+    memory: sig('memory'),
+    sqlite: sig('sqlite'),
+    bullmq: 'n/a (no producer-side cancel of an active job)',
+    target: 'p99 < 1 ms',
+    result: verdict(sigOk),
+  });
+  const res = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].result.p50)} / ${fmt.us(one[k].result.p99)}`;
+  b.row({ scenario: label, metric: 'one leased: CANCEL → CANCEL_RESULT p50 / p99', memory: res('memory'), sqlite: res('sqlite') });
+  const pend = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].pending.p50)} / ${fmt.us(one[k].pending.p99)}`;
+  b.row({
+    scenario: label,
+    metric: 'one pending: CANCEL → CANCEL_RESULT p50 / p99 (BullMQ: Job.remove() of a waiting job)',
+    memory: pend('memory'),
+    sqlite: pend('sqlite'),
+    bullmq: bullRemove && `${fmt.us(bullRemove.p50)} / ${fmt.us(bullRemove.p99)}`,
+  });
+  const tlabel = `4. subtree cancel, ${fmt.int(s.subtreeN)} leased over ${s.workers} workers`;
+  b.row({
+    scenario: tlabel,
+    metric: 'CANCEL sent → CANCEL_RESULT',
+    memory: tree.memory && fmt.ms(tree.memory.toResultMs),
+    sqlite: tree.sqlite && fmt.ms(tree.sqlite.toResultMs),
+  });
+  const treeOk = b.stores.every((k) => (tree[k]?.toAllSignalsMs ?? Infinity) < 50);
+  b.row({
+    scenario: tlabel,
+    metric: 'CANCEL sent → every handler signal fired (BullMQ: remove a flow parent with N waiting children)',
+    memory: tree.memory && fmt.ms(tree.memory.toAllSignalsMs),
+    sqlite: tree.sqlite && fmt.ms(tree.sqlite.toAllSignalsMs),
+    bullmq: bullFlow && `${fmt.ms(bullFlow.ms)} (waiting jobs only)`,
+    target: s.subtreeN === 10_000 ? '< 50 ms' : '< 50 ms (at 10,000)',
+    result: s.subtreeN === 10_000 ? verdict(treeOk) : '',
+  });
+}

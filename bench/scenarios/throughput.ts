@@ -1,0 +1,154 @@
+/**
+ * Scenarios 1 and 2: end-to-end throughput (submit → lease → handler → complete → result seen by
+ * the producer), 4 worker processes, no-op handlers and 1 ms of CPU per artifact; ATP on each store
+ * and BullMQ on the harness's Redis doing the same work with the same concurrency.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Bench, Peer } from '../lib/context.js';
+import { fmt, stopProcs, verdict } from '../lib/context.js';
+import type { Proc } from '../lib/proc.js';
+import { procCpuSeconds } from '../lib/redis.js';
+
+/** What one throughput run measured. */
+export interface ThroughputResult {
+  peer: Peer;
+  n: number;
+  completed: number;
+  seconds: number;
+  perSecond: number;
+  submitSeconds: number;
+  /** CPU seconds used during the run, by process role. */
+  cpu: Record<string, number>;
+}
+
+interface Timed {
+  t0: number;
+  tSubmitted: number;
+  t1: number;
+  n: number;
+  completed: number;
+}
+
+function cpuOf(procs: Record<string, readonly Proc[]>, extra: Record<string, number> = {}): Record<string, number> {
+  const out: Record<string, number> = { ...extra };
+  for (const [role, list] of Object.entries(procs)) out[role] = list.reduce((s, p) => s + procCpuSeconds(p.pid), 0);
+  return out;
+}
+
+function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(b)) out[k] = Math.round(((b[k] ?? 0) - (a[k] ?? 0)) * 100) / 100;
+  return out;
+}
+
+/** One ATP run. `prof` adds node flags to the coordinator (and the driver and a worker, for --cpu-prof). */
+export async function atpThroughput(
+  b: Bench,
+  store: 'memory' | 'sqlite',
+  mode: 'noop' | 'cpu1ms',
+  n: number,
+  prof?: { coordinator: string[]; driver: string[]; worker: string[] },
+): Promise<ThroughputResult> {
+  const s = b.settings;
+  const coord = await b.coordinator(store, {}, prof?.coordinator ?? []);
+  let workers: Proc[] = [];
+  let driver: Proc | undefined;
+  try {
+    const url = coord.ready['url'] as string;
+    workers = await Promise.all(
+      Array.from({ length: s.workers }, (_, i) =>
+        b
+          .atpWorkers(
+            1,
+            { url, sessions: 1, concurrency: s.concurrency, kinds: { work: mode }, report: 'none' },
+            i === 0 ? (prof?.worker ?? []) : [],
+          )
+          .then((w) => w[0]!),
+      ),
+    );
+    driver = await b.atpDriver(url, prof?.driver ?? []);
+    const procs = { coordinator: [coord], workers, producer: [driver] };
+    const c0 = cpuOf(procs);
+    const r = await driver.request<Timed>(
+      'throughput',
+      { n, chunk: s.chunk, kind: 'work', nonce: randomBytes(6).toString('hex') },
+      600_000,
+    );
+    const cpu = delta(c0, cpuOf(procs));
+    const seconds = (r.t1 - r.t0) / 1e9;
+    b.expect(`throughput ${mode} atp-${store}`, r.completed === n, `${r.completed} of ${n} artifacts completed`);
+    return { peer: store, n, completed: r.completed, seconds, perSecond: n / seconds, submitSeconds: (r.tSubmitted - r.t0) / 1e9, cpu };
+  } finally {
+    await stopProcs(driver, workers);
+    await stopProcs(coord);
+  }
+}
+
+/** One BullMQ run. */
+export async function bullThroughput(b: Bench, mode: 'noop' | 'cpu1ms', n: number): Promise<ThroughputResult> {
+  const s = b.settings;
+  const queue = `bench-${mode}-${randomBytes(4).toString('hex')}`;
+  const workers = await b.bullWorkers(s.workers, queue, s.concurrency, mode);
+  let driver: Proc | undefined;
+  try {
+    driver = await b.bullDriver();
+    const redisPid = b.redis!.pid;
+    const procs = { workers, producer: [driver] };
+    const c0 = cpuOf(procs, { redis: procCpuSeconds(redisPid) });
+    const r = await driver.request<Timed & { failed: number }>(
+      'throughput',
+      { queue, n, chunk: s.chunk, nonce: randomBytes(6).toString('hex') },
+      900_000,
+    );
+    const cpu = delta(c0, cpuOf(procs, { redis: procCpuSeconds(redisPid) }));
+    const seconds = (r.t1 - r.t0) / 1e9;
+    b.expect(`throughput ${mode} bullmq`, r.completed === n && r.failed === 0, `${r.completed} of ${n} jobs completed, ${r.failed} failed`);
+    return { peer: 'bullmq', n, completed: r.completed, seconds, perSecond: n / seconds, submitSeconds: (r.tSubmitted - r.t0) / 1e9, cpu };
+  } finally {
+    await stopProcs(driver, workers);
+  }
+}
+
+/** Both throughput scenarios for every peer, with their rows. */
+export async function throughput(b: Bench): Promise<void> {
+  const s = b.settings;
+  for (const mode of ['noop', 'cpu1ms'] as const) {
+    const n = mode === 'noop' ? s.throughputN : s.cpuWorkN;
+    const label = mode === 'noop' ? `1. throughput, no-op (N=${fmt.int(n)})` : `2. throughput, 1 ms CPU each (N=${fmt.int(n)})`;
+    const results: Partial<Record<Peer, ThroughputResult>> = {};
+    for (const store of b.stores) {
+      console.log(`  ${label}: ATP ${store} ...`);
+      results[store] = await atpThroughput(b, store, mode, n);
+      console.log(`    ${fmt.int(results[store].perSecond)}/s, cpu ${JSON.stringify(results[store].cpu)}`);
+    }
+    if (b.redis !== undefined) {
+      console.log(`  ${label}: BullMQ ...`);
+      results.bullmq = await bullThroughput(b, mode, n);
+      console.log(`    ${fmt.int(results.bullmq.perSecond)}/s, cpu ${JSON.stringify(results.bullmq.cpu)}`);
+    }
+    b.raw[`throughput_${mode}`] = results;
+    const cell = (p: Peer) => (results[p] === undefined ? undefined : `${fmt.int(results[p].perSecond)} /s`);
+    b.row({ scenario: label, metric: 'artifacts/s end to end', memory: cell('memory'), sqlite: cell('sqlite'), bullmq: cell('bullmq') });
+    const cpu = (p: Peer) =>
+      results[p] === undefined
+        ? undefined
+        : Object.entries(results[p].cpu)
+            .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+            .join(', ');
+    b.row({ scenario: label, metric: 'CPU seconds by process', memory: cpu('memory'), sqlite: cpu('sqlite'), bullmq: cpu('bullmq') });
+    const bull = results.bullmq?.perSecond;
+    if (bull !== undefined) {
+      for (const store of b.stores) {
+        const ratio = results[store]!.perSecond / bull;
+        const want = store === 'memory' ? (mode === 'noop' ? 20 : undefined) : mode === 'noop' ? 10 : undefined;
+        b.row({
+          scenario: label,
+          metric: `ratio ATP ${store} / BullMQ`,
+          [store]: fmt.ratio(ratio),
+          target: want === undefined ? '—' : `≥ ${want}×`,
+          result: want === undefined ? '' : verdict(ratio >= want),
+        });
+      }
+    }
+  }
+}
