@@ -82,6 +82,8 @@ export abstract class BaseTransport implements Transport {
   protected finish(error?: Error, dropHeld = error !== undefined): void {
     if (this.#ending !== undefined) return;
     this.#ending = { error };
+    // No drain() after the end: nothing more can be written.
+    this.#drainOwed = false;
     if (dropHeld) this.#held.length = 0;
     this.#update();
   }

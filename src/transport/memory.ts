@@ -54,7 +54,7 @@ class MemoryTransport extends BaseTransport {
     return false;
   }
 
-  /** Both ends close cleanly once the bytes written before are read. */
+  /** Closes both ends cleanly: each delivers the bytes it already holds, then close(). */
   end(_code?: number, _reason?: string): void {
     if (this.#ended || this.finished) return;
     this.#ended = true;
