@@ -69,8 +69,9 @@ export class SharedAbortFlag {
 }
 
 const proto = AbortSignal.prototype;
-const abortedGetter = Object.getOwnPropertyDescriptor(proto, 'aborted')?.get;
-const reasonGetter = Object.getOwnPropertyDescriptor(proto, 'reason')?.get;
+/** The real (prototype) accessors, read with the signal as receiver. */
+const realAborted = (signal: AbortSignal): boolean => Reflect.get<AbortSignal, 'aborted'>(proto, 'aborted', signal);
+const realReason = (signal: AbortSignal): unknown => Reflect.get(proto, 'reason', signal);
 
 /** The abort state of one task in the handler thread: an AbortSignal that reads the shared flag. */
 export interface TaskSignal {
@@ -97,22 +98,20 @@ export function createTaskSignal(flag: SharedAbortFlag, taskId: number): TaskSig
     controller.abort(flag.reason());
     return true;
   };
-  if (abortedGetter !== undefined && reasonGetter !== undefined) {
-    // Own properties shadow the prototype's accessors; Node's internals keep using the real state,
-    // which poll() keeps in step.
-    Object.defineProperties(signal, {
-      aborted: { configurable: true, enumerable: false, get: () => (poll(), abortedGetter.call(signal) as boolean) },
-      reason: { configurable: true, enumerable: false, get: () => (poll(), reasonGetter.call(signal) as unknown) },
-      throwIfAborted: {
-        configurable: true,
-        enumerable: false,
-        writable: true,
-        value: () => {
-          poll();
-          proto.throwIfAborted.call(signal);
-        },
+  // Own properties shadow the prototype's accessors; Node's internals keep using the real state,
+  // which poll() keeps in step.
+  Object.defineProperties(signal, {
+    aborted: { configurable: true, enumerable: false, get: () => (poll(), realAborted(signal)) },
+    reason: { configurable: true, enumerable: false, get: () => (poll(), realReason(signal)) },
+    throwIfAborted: {
+      configurable: true,
+      enumerable: false,
+      writable: true,
+      value: () => {
+        poll();
+        if (realAborted(signal)) throw realReason(signal);
       },
-    });
-  }
+    },
+  });
   return { signal, poll };
 }

@@ -29,7 +29,8 @@ function serializeError(err: unknown): SerializedError {
   const retryable = (err as { retryable?: unknown }).retryable;
   if (typeof retryable === 'boolean') out.retryable = retryable;
   const code = (err as { code?: unknown }).code;
-  if ((err instanceof AtpError || err.name === 'AtpError') && typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code)) out.code = code;
+  if ((err instanceof AtpError || err.name === 'AtpError') && typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code))
+    out.code = code;
   return out;
 }
 
@@ -54,7 +55,9 @@ async function main(): Promise<void> {
     const fn = mod[data.exportName];
     if (typeof fn !== 'function') {
       const names = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-      throw new TypeError(`the module has no function export ${JSON.stringify(data.exportName)} (function exports: ${names.length > 0 ? names.join(', ') : 'none'})`);
+      throw new TypeError(
+        `the module has no function export ${JSON.stringify(data.exportName)} (function exports: ${names.length > 0 ? names.join(', ') : 'none'})`,
+      );
     }
     handler = fn as ThreadHandler;
   } catch (err) {
@@ -133,7 +136,11 @@ async function main(): Promise<void> {
         if (m.error === undefined) w.resolve();
         else {
           const code = m.error.code;
-          w.reject(code !== undefined && Object.hasOwn(ERROR_CATALOG, code) ? new AtpError(code as keyof typeof ERROR_CATALOG, m.error.message) : new Error(m.error.message));
+          w.reject(
+            code !== undefined && Object.hasOwn(ERROR_CATALOG, code)
+              ? new AtpError(code as keyof typeof ERROR_CATALOG, m.error.message)
+              : new Error(m.error.message),
+          );
         }
         return;
       }

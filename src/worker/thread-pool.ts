@@ -241,9 +241,11 @@ export class ThreadPool {
 
   constructor(options: ThreadPoolOptions, hooks: ThreadPoolHooks) {
     const n = options.threads ?? Math.max(1, availableParallelism() - 1);
-    if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`threads must be an integer in [1, 1024], got ${String(options.threads)}`);
+    if (!Number.isInteger(n) || n < 1 || n > 1024)
+      throw new RangeError(`threads must be an integer in [1, 1024], got ${String(options.threads)}`);
     const h = options.hardStopMs;
-    if (h !== undefined && (!Number.isFinite(h) || h < 0)) throw new RangeError(`hardStopMs must be a non-negative number, got ${String(h)}`);
+    if (h !== undefined && (!Number.isFinite(h) || h < 0))
+      throw new RangeError(`hardStopMs must be a non-negative number, got ${String(h)}`);
     this.kind = hooks.kind;
     this.size = n;
     this.#href = moduleHref(options.module);
@@ -251,7 +253,15 @@ export class ThreadPool {
     this.#options = options;
     this.#clock = hooks.clock ?? systemClock;
     this.#cancelDeadlineMs = hooks.cancelDeadlineMs ?? (() => undefined);
-    for (let i = 0; i < n; i++) this.#slots.push({ index: i, flag: new SharedAbortFlag(createSharedFlagBuffer()), state: 'empty', thread: undefined, task: undefined, lastTaskId: 0 });
+    for (let i = 0; i < n; i++)
+      this.#slots.push({
+        index: i,
+        flag: new SharedAbortFlag(createSharedFlagBuffer()),
+        state: 'empty',
+        thread: undefined,
+        task: undefined,
+        lastTaskId: 0,
+      });
   }
 
   /** Handlers running now. */
@@ -303,10 +313,22 @@ export class ThreadPool {
     if (this.#closing) return Promise.reject(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker thread pool is closed'));
     if (ctx.signal.aborted) return Promise.reject(reasonOf(ctx.signal));
     return new Promise<Uint8Array>((resolve, reject) => {
-      const task: Task = { artifact, ctx, resolve, reject, onAbort: () => this.#onAbort(task), slot: undefined, id: 0, hardStop: undefined, settled: false };
+      const task: Task = {
+        artifact,
+        ctx,
+        resolve,
+        reject,
+        onAbort: () => this.#onAbort(task),
+        slot: undefined,
+        id: 0,
+        hardStop: undefined,
+        settled: false,
+      };
       ctx.signal.addEventListener('abort', task.onAbort, { once: true });
       this.#queue.push(task);
       this.#pump();
+      if (task.slot === undefined && !task.settled)
+        this.#emit('queued', { leaseId: ctx.leaseId, artifactId: artifact.id, queued: this.#queue.length });
     });
   };
 
@@ -356,7 +378,11 @@ export class ThreadPool {
           slot.thread = undefined;
           slot.state = 'empty';
           void thread.terminate();
-          reject(new Error(`worker threads for kind ${this.kind}: cannot load handler ${JSON.stringify(this.#exportName)} from ${this.#href}: ${m.error.message}`));
+          reject(
+            new Error(
+              `worker threads for kind ${this.kind}: cannot load handler ${JSON.stringify(this.#exportName)} from ${this.#href}: ${m.error.message}`,
+            ),
+          );
         } else this.#onMessage(slot, thread, m);
       });
       thread.on('error', (err) => {
@@ -367,7 +393,13 @@ export class ThreadPool {
         slot.thread = undefined;
         slot.state = 'empty';
         const why = error !== undefined ? `${error.name}: ${error.message}` : `exit code ${code}`;
-        this.#emit('thread-exit', { slot: slot.index, threadId: thread.threadId, code, error: error?.message, leaseId: slot.task?.ctx.leaseId });
+        this.#emit('thread-exit', {
+          slot: slot.index,
+          threadId: thread.threadId,
+          code,
+          error: error?.message,
+          leaseId: slot.task?.ctx.leaseId,
+        });
         if (!ready) reject(new Error(`worker threads for kind ${this.kind}: the thread stopped while loading ${this.#href} (${why})`));
         const task = slot.task;
         slot.task = undefined;
@@ -391,7 +423,14 @@ export class ThreadPool {
     const msg: ToThread = {
       t: 'run',
       task: task.id,
-      artifact: { id: artifact.id, kind: artifact.kind, payload, parentId: artifact.parentId, digest: artifact.digest, attempt: artifact.attempt },
+      artifact: {
+        id: artifact.id,
+        kind: artifact.kind,
+        payload,
+        parentId: artifact.parentId,
+        digest: artifact.digest,
+        attempt: artifact.attempt,
+      },
       leaseId: ctx.leaseId,
       epoch: ctx.epoch,
       checkpointData: cp?.[0],
@@ -409,7 +448,8 @@ export class ThreadPool {
         return;
       case 'checkpoint': {
         const ack = (error?: SerializedError) => {
-          if (slot.thread === thread && slot.task === task) thread.postMessage({ t: 'checkpoint-ack', task: task.id, req: m.req, ...(error ? { error } : {}) } satisfies ToThread);
+          if (slot.thread === thread && slot.task === task)
+            thread.postMessage({ t: 'checkpoint-ack', task: task.id, req: m.req, ...(error ? { error } : {}) } satisfies ToThread);
         };
         let p: Promise<void>;
         try {
@@ -419,7 +459,12 @@ export class ThreadPool {
         }
         p.then(
           () => ack(),
-          (err: unknown) => ack(err instanceof Error ? { name: err.name, message: err.message, ...(err instanceof AtpError ? { code: err.code } : {}) } : { name: 'Error', message: String(err) }),
+          (err: unknown) =>
+            ack(
+              err instanceof Error
+                ? { name: err.name, message: err.message, ...(err instanceof AtpError ? { code: err.code } : {}) }
+                : { name: 'Error', message: String(err) },
+            ),
         );
         return;
       }
@@ -460,7 +505,13 @@ export class ThreadPool {
     slot.task = undefined;
     slot.state = 'empty';
     this.hardStops++;
-    this.#emit('hard-stop', { slot: slot.index, threadId: thread?.threadId, leaseId: task.ctx.leaseId, artifactId: task.artifact.id, hardStopMs: ms });
+    this.#emit('hard-stop', {
+      slot: slot.index,
+      threadId: thread?.threadId,
+      leaseId: task.ctx.leaseId,
+      artifactId: task.artifact.id,
+      hardStopMs: ms,
+    });
     const code = reasonOf(task.ctx.signal).code;
     const stopped = thread === undefined ? Promise.resolve() : thread.terminate().then(() => undefined);
     // Report the lease stopped only once the thread is gone: nothing of it runs after REVOKE_ACK.

@@ -41,27 +41,33 @@ void describe('worker threads: renewals while busy', () => {
 
 void describe('worker threads: cancellation reaches a loop that never yields', () => {
   for (const check of ['signal', 'cancelled', 'throw'] as const) {
-    void it(`stops a busy loop polling ${check === 'signal' ? 'ctx.signal.aborted' : check === 'cancelled' ? 'ctx.cancelled()' : 'ctx.throwIfCancelled()'}; REVOKE_ACK, not a timeout`, T, () =>
-      withHarness({}, async (h) => {
-        // A hard stop far beyond the cancel deadline: only a cooperative stop can acknowledge in time.
-        const w = h.worker().handleInThreads('busy', { module: FIXTURES, export: 'busy', threads: 1, hardStopMs: 600_000 });
-        await w.start();
-        const handle = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check }) });
-        await h.fixtures.until((e) => e.id === handle.id && e.event === 'started');
-        const summary = await h.client.cancel(handle.id, { reason: 'test cancel' });
-        assert.deepEqual(summary, { cancelled: 1, alreadyFinished: 0, stopping: 1 });
-        const out = await handle.result();
-        assert.equal(out.state, 'CANCELLED');
-        const seen = await h.fixtures.until((e) => e.id === handle.id && e.event === 'aborted');
-        assert.equal(seen.code, 'ATP_ERR_CANCELLED');
-        assert.equal(seen.how, check === 'throw' ? 'thrown' : check);
-        assert.equal((await revokeOutcome(h)).event, 'revoke-ack');
-        assert.deepEqual(h.poolEvents.filter((e) => e.event === 'hard-stop'), []);
-        // The slot is free again: the next artifact runs on the same thread.
-        const next = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check, ms: 0 }) });
-        assert.equal((await next.result()).state, 'COMPLETED');
-        assert.equal(h.poolEvents.filter((e) => e.event === 'thread-start').length, 1, 'no thread was replaced');
-      }),
+    void it(
+      `stops a busy loop polling ${check === 'signal' ? 'ctx.signal.aborted' : check === 'cancelled' ? 'ctx.cancelled()' : 'ctx.throwIfCancelled()'}; REVOKE_ACK, not a timeout`,
+      T,
+      () =>
+        withHarness({}, async (h) => {
+          // A hard stop far beyond the cancel deadline: only a cooperative stop can acknowledge in time.
+          const w = h.worker().handleInThreads('busy', { module: FIXTURES, export: 'busy', threads: 1, hardStopMs: 600_000 });
+          await w.start();
+          const handle = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check }) });
+          await h.fixtures.until((e) => e.id === handle.id && e.event === 'started');
+          const summary = await h.client.cancel(handle.id, { reason: 'test cancel' });
+          assert.deepEqual(summary, { cancelled: 1, alreadyFinished: 0, stopping: 1 });
+          const out = await handle.result();
+          assert.equal(out.state, 'CANCELLED');
+          const seen = await h.fixtures.until((e) => e.id === handle.id && e.event === 'aborted');
+          assert.equal(seen.code, 'ATP_ERR_CANCELLED');
+          assert.equal(seen.how, check === 'throw' ? 'thrown' : check);
+          assert.equal((await revokeOutcome(h)).event, 'revoke-ack');
+          assert.deepEqual(
+            h.poolEvents.filter((e) => e.event === 'hard-stop'),
+            [],
+          );
+          // The slot is free again: the next artifact runs on the same thread.
+          const next = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check, ms: 0 }) });
+          assert.equal((await next.result()).state, 'COMPLETED');
+          assert.equal(h.poolEvents.filter((e) => e.event === 'thread-start').length, 1, 'no thread was replaced');
+        }),
     );
   }
 
@@ -81,25 +87,31 @@ void describe('worker threads: cancellation reaches a loop that never yields', (
 });
 
 void describe('worker threads: hard stop', () => {
-  void it('terminates a handler that ignores its signal after hardStopMs, acknowledges the revoke, and the slot serves the next artifact', T, () =>
-    withHarness({}, async (h) => {
-      const w = h.worker().handleInThreads('ignoring', { module: FIXTURES, export: 'ignoring', threads: 1, hardStopMs: 200 });
-      await w.start();
-      const handle = await h.client.submit({ kind: 'ignoring', payload: 'ignore' });
-      await h.fixtures.until((e) => e.id === handle.id && e.event === 'started');
-      await h.client.cancel(handle.id);
-      assert.equal((await handle.result()).state, 'CANCELLED');
-      const stop = await h.poolEvents.until((e) => e.event === 'hard-stop');
-      assert.equal(stop.hardStopMs, 200);
-      assert.equal(stop.artifactId, handle.id);
-      assert.equal((await revokeOutcome(h)).event, 'revoke-ack');
-      const next = await h.client.submit({ kind: 'ignoring', payload: 'next' });
-      const out = await next.result();
-      assert.equal(out.state, 'COMPLETED');
-      assert.equal(text(out.result), 'echo:next');
-      assert.equal(h.poolEvents.filter((e) => e.event === 'thread-start').length, 2, 'a fresh thread took the slot');
-      assert.deepEqual(h.fixtures.filter((e) => e.event === 'finished'), []);
-    }),
+  void it(
+    'terminates a handler that ignores its signal after hardStopMs, acknowledges the revoke, and the slot serves the next artifact',
+    T,
+    () =>
+      withHarness({}, async (h) => {
+        const w = h.worker().handleInThreads('ignoring', { module: FIXTURES, export: 'ignoring', threads: 1, hardStopMs: 200 });
+        await w.start();
+        const handle = await h.client.submit({ kind: 'ignoring', payload: 'ignore' });
+        await h.fixtures.until((e) => e.id === handle.id && e.event === 'started');
+        await h.client.cancel(handle.id);
+        assert.equal((await handle.result()).state, 'CANCELLED');
+        const stop = await h.poolEvents.until((e) => e.event === 'hard-stop');
+        assert.equal(stop.hardStopMs, 200);
+        assert.equal(stop.artifactId, handle.id);
+        assert.equal((await revokeOutcome(h)).event, 'revoke-ack');
+        const next = await h.client.submit({ kind: 'ignoring', payload: 'next' });
+        const out = await next.result();
+        assert.equal(out.state, 'COMPLETED');
+        assert.equal(text(out.result), 'echo:next');
+        assert.equal(h.poolEvents.filter((e) => e.event === 'thread-start').length, 2, 'a fresh thread took the slot');
+        assert.deepEqual(
+          h.fixtures.filter((e) => e.event === 'finished'),
+          [],
+        );
+      }),
   );
 
   void it('by default stops a little before the cancel deadline announced in WELCOME', T, () =>
@@ -240,6 +252,58 @@ void describe('worker threads: concurrency and credits', () => {
       assert.deepEqual(
         outs.map((o) => text(o.result)),
         ['went:cpu', 'went:cpu', 'went:io'],
+      );
+    }),
+  );
+});
+
+void describe('worker threads: queued leases and drain', () => {
+  void it('a lease waiting for a busy thread is still renewed, and a cancel stops it before it starts', T, () =>
+    withHarness({ leaseTtlMs: 300 }, async (h) => {
+      // 1 in-process slot + 1 thread = 2 credits: a second 'busy' lease waits in the pool's queue.
+      const w = h
+        .worker({ concurrency: 1 })
+        .handleInThreads('busy', { module: FIXTURES, export: 'busy', threads: 1, hardStopMs: 600_000 })
+        .handle('io', () => Promise.resolve('io'));
+      await w.start();
+      const first = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check: 'signal', n: 1 }), leaseTtlMs: 300 });
+      await h.fixtures.until((e) => e.id === first.id && e.event === 'started');
+      const second = await h.client.submit({ kind: 'busy', payload: JSON.stringify({ check: 'signal', n: 2 }), leaseTtlMs: 300 });
+      await h.poolEvents.until((e) => e.event === 'queued' && e.artifactId === second.id);
+      assert.equal((await h.client.cancel(second.id)).stopping, 1);
+      assert.equal((await second.result()).state, 'CANCELLED');
+      assert.equal((await revokeOutcome(h)).event, 'revoke-ack');
+      assert.deepEqual(
+        h.fixtures.filter((e) => e.id === second.id),
+        [],
+        'the queued handler never ran',
+      );
+      await h.client.cancel(first.id);
+      assert.equal((await first.result()).state, 'CANCELLED');
+      assert.deepEqual(
+        h.coordEvents.filter((e) => e.event === 'lease-lost'),
+        [],
+      );
+    }),
+  );
+
+  void it('a drain with hand-back stops the thread, releases the lease with its final checkpoint, and another worker resumes', T, () =>
+    withHarness({}, async (h) => {
+      const a = h.worker().handleInThreads('handback', { module: FIXTURES, export: 'handback', threads: 1 });
+      await a.start();
+      const handle = await h.client.submit({ kind: 'handback', payload: 'work' });
+      await h.fixtures.until((e) => e.id === handle.id && e.event === 'started');
+      await a.drain('handback');
+      const seen = await h.fixtures.until((e) => e.id === handle.id && e.event === 'handing-back');
+      assert.equal(seen.code, 'ATP_ERR_WORKER_LEAVING');
+      const b = h.worker().handleInThreads('handback', { module: FIXTURES, export: 'handback', threads: 1 });
+      await b.start();
+      const out = await handle.result();
+      assert.equal(out.state, 'COMPLETED');
+      assert.equal(text(out.result), 'resumed from final');
+      assert.deepEqual(
+        h.poolEvents.filter((e) => e.event === 'hard-stop'),
+        [],
       );
     }),
   );
