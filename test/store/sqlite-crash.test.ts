@@ -2,6 +2,8 @@
  * Crash test of the SQLite store with real processes: a coordinator process is killed with
  * SIGKILL while thousands of artifacts flow, at a random moment, and restarted on the same file
  * (and port) three times. Producer and workers run in this process with the SDKs and reconnect.
+ * The resume window is 300 ms, shorter than a restart, so the workers' sessions are lost and their
+ * leases re-issued; after the last crash it is 5 s, so that the workers resume their sessions.
  * At the end every accepted artifact is COMPLETED exactly once, every result acknowledged before a
  * crash is the one kept, and the leases held at each crash were resumed or re-issued at a higher
  * epoch. ATP_SPEC §3.2 (ACCEPTED after durable), §6.1 (exactly once), §11.6 (resume).
@@ -53,8 +55,8 @@ interface Running {
 }
 
 /** Start the coordinator fixture and wait for its URL. */
-async function startCoordinator(path: string, port: number): Promise<Running> {
-  const child = spawn(process.execPath, [FIXTURE, path, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startCoordinator(path: string, port: number, resumeWindowMs = 300): Promise<Running> {
+  const child = spawn(process.execPath, [FIXTURE, path, String(port), String(resumeWindowMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout });
   let started = { sessions: 0, leases: 0 };
@@ -126,7 +128,7 @@ void it(
       w.handle('crash', async (a, ctx) => {
         const result = `${a.id}/${ctx.leaseId}/${ctx.epoch}`;
         runs.set(ctx.leaseId, { artifactId: a.id, epoch: ctx.epoch, result });
-        await sleep(1 + Math.floor(Math.random() * 8));
+        await sleep(5 + Math.floor(Math.random() * 20));
         return result;
       });
       await w.start();
@@ -158,8 +160,8 @@ void it(
       let queue = specs.slice();
       while (queue.length > 0) {
         if (performance.now() - t0 > DEADLINE_MS) throw new Error('the producer could not submit everything in time');
-        const batch = queue.slice(0, 50);
-        queue = queue.slice(50);
+        const batch = queue.slice(0, 100);
+        queue = queue.slice(100);
         const outs = await Promise.allSettled(batch.map((s) => client.submit(s)));
         outs.forEach((o, i) => {
           if (o.status === 'fulfilled') accepted.add(o.value.id);
@@ -188,7 +190,7 @@ void it(
       await coord.exited;
       const held = heldLeasesOnDisk(path);
       crashes.push({ held, ackedBefore, acceptedBefore });
-      coord = await startCoordinator(path, port);
+      coord = await startCoordinator(path, port, k === CRASHES - 1 ? 5000 : 300);
       t.diagnostic(
         `crash ${k + 1}: ${acceptedBefore} accepted, ${ackedBefore} results acknowledged, ${held.length} leases held; restarted with ${coord.started.sessions} sessions, ${coord.started.leases} leases`,
       );
