@@ -34,11 +34,18 @@ function serializeError(err: unknown): SerializedError {
   return out;
 }
 
+/** Buffers already transferred out of this thread: detached, unusable. */
+const gone = new WeakSet<object>();
+
 /** Bytes out of the thread: moved when the handler gave them up (or the SDK made them), else one exact copy. */
 function outgoing(v: unknown, moved: WeakSet<object>): [Uint8Array, ArrayBuffer[]] {
   if (v === undefined) return [new Uint8Array(0), []];
   if (typeof v === 'string') return transferable(enc.encode(v), true);
-  if (v instanceof Uint8Array) return transferable(v, moved.has(v.buffer));
+  if (v instanceof Uint8Array) {
+    if (gone.has(v.buffer))
+      throw new TypeError('these bytes were already moved out of the thread (ctx.move) and are detached; send a copy instead');
+    return transferable(v, moved.has(v.buffer));
+  }
   throw new TypeError(`a handler must return (or send) a Uint8Array, a string or undefined, got ${v === null ? 'null' : typeof v}`);
 }
 
@@ -47,7 +54,10 @@ async function main(): Promise<void> {
   if (isMainThread || port === null) throw new Error('thread-host.js runs only as a worker thread started by the ATP worker SDK');
   const data = workerData as HostData;
   const flag = new SharedAbortFlag(data.flag);
-  const post = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+  const post = (m: FromThread, transfer: ArrayBuffer[] = []) => {
+    port.postMessage(m, transfer);
+    for (const b of transfer) gone.add(b);
+  };
 
   let handler: ThreadHandler;
   try {
@@ -117,7 +127,12 @@ async function main(): Promise<void> {
     }
     if (current === task) current = undefined;
     task.checkpoints.clear();
-    post(out, transfer);
+    try {
+      post(out, transfer);
+    } catch (err) {
+      // e.g. a result whose buffer was already moved away (detached): fail the lease rather than hang.
+      post({ t: 'done', task: task.id, ok: false, error: serializeError(err) });
+    }
   };
 
   port.on('message', (m: ToThread) => {

@@ -160,6 +160,9 @@ export type FromThread =
 /** The bytes to post, and the buffer to transfer: moved as they are when possible, else one exact copy. */
 export function transferable(bytes: Uint8Array, owned: boolean): [Uint8Array, ArrayBuffer[]] {
   const b = bytes.buffer;
+  // Nothing to save on an empty buffer, and Node silently drops a message whose transfer list holds
+  // a detached buffer (which has length 0): never transfer one.
+  if (b.byteLength === 0 || bytes.byteLength === 0) return [new Uint8Array(0), []];
   if (owned && b instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === b.byteLength) return [bytes, [b]];
   // A view into a larger (or shared) buffer: structured clone would copy the whole buffer; copy the view only.
   const copy = new Uint8Array(bytes);
@@ -436,7 +439,14 @@ export class ThreadPool {
       checkpointData: cp?.[0],
       lastPartialSeq: ctx.lastPartialSeq,
     };
-    thread.postMessage(msg, cp === undefined ? t1 : [...t1, ...cp[1]]);
+    try {
+      thread.postMessage(msg, cp === undefined ? t1 : [...t1, ...cp[1]]);
+    } catch (err) {
+      slot.task = undefined;
+      slot.state = 'idle';
+      this.#settle(task, undefined, err instanceof Error ? err : new Error(String(err)));
+      queueMicrotask(() => this.#pump());
+    }
   }
 
   #onMessage(slot: Slot, thread: NodeWorker, m: FromThread): void {

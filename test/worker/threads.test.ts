@@ -175,6 +175,19 @@ void describe('worker threads: failures', () => {
     }),
   );
 
+  void it('a result that cannot cross the thread (a buffer already moved away) fails the lease instead of hanging', T, () =>
+    withHarness({}, async (h) => {
+      const w = h.worker().handleInThreads('reuse', { module: FIXTURES, export: 'reuse', threads: 1 });
+      await w.start();
+      const handle = await h.client.submit({ kind: 'reuse', payload: 'x', maxAttempts: 1, follow: 'all' });
+      const out = await handle.result();
+      assert.equal(out.state, 'FAILED');
+      assert.equal(out.code, 'ATP_ERR_ATTEMPTS_EXHAUSTED');
+      assert.match(out.message, /already moved out of the thread/);
+      assert.deepEqual([...out.result], [1, 2, 3], 'the partial was sent');
+    }),
+  );
+
   void it('start() rejects when the module has no such function export, or does not load', T, () =>
     withHarness({}, async (h) => {
       const w = h.worker().handleInThreads('x', { module: FIXTURES, export: 'notAFunction', threads: 2 });
