@@ -20,6 +20,9 @@ afterEach(async () => {
 
 const dec = new TextDecoder();
 const text = (b: Uint8Array) => dec.decode(b);
+// A killed worker's lease ends with the resume window (200 ms) after its connection drops; the ttl
+// is longer so that a live worker's lease survives a stall of this (shared, busy) machine.
+const COORDINATOR = { leaseTtlMs: 1_000, resumeWindowMs: 200 };
 const sumSquares = (from: number, to: number) => {
   let s = 0;
   for (let i = from; i <= to; i++) s += i * i;
@@ -43,7 +46,7 @@ void describe('partial results across a lease loss (ATP_SPEC §9.1, §9.4, §12.
     async () => {
       world = new World();
       const w = world;
-      await w.coordinator({ leaseTtlMs: 300, resumeWindowMs: 200 });
+      await w.coordinator(COORDINATOR);
       const producer = await w.client();
       const n = 12;
       const k = 5;
@@ -108,7 +111,7 @@ void describe('checkpoints (ATP_SPEC §9.3, §9.4)', () => {
     async () => {
       world = new World();
       const w = world;
-      const { diag } = await w.coordinator({ leaseTtlMs: 300, resumeWindowMs: 200 });
+      const { diag } = await w.coordinator(COORDINATOR);
       const producer = await w.client();
       const n = 20;
       const handle = await producer.submit({
@@ -198,7 +201,7 @@ void describe('unfinished artifacts yield their last partial and checkpoint (ATP
       async () => {
         world = new World();
         const w = world;
-        await w.coordinator({ leaseTtlMs: 300, resumeWindowMs: 200 });
+        await w.coordinator(COORDINATOR);
         const producer = await w.client();
         const handle = await producer.submit({
           kind: 'p4.units',
