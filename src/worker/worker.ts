@@ -4,6 +4,7 @@
  * heartbeat for every lease); a revoke or a stale reply aborts the handler's `ctx.signal` at once.
  */
 import { AtpError, codeOfWire, wireCodeOf } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
 import { systemClock } from '../internal/clock.js';
 import { toHex } from '../internal/ids.js';
@@ -262,7 +263,7 @@ export class Worker {
       }
       case 'LEASE_LOST': {
         const a = this.#active.get(toHex(msg.leaseId));
-        if (a !== undefined) this.#lose(a, msg.message);
+        if (a !== undefined) this.#lose(a, msg.message, codeOfWire(msg.code));
         return;
       }
       case 'GOAWAY':
@@ -280,9 +281,9 @@ export class Worker {
   }
 
   /** ATP_SPEC §5.5: a stale reply stops the handler at once; nothing more is sent for it. */
-  #lose(a: Active, why: string): void {
+  #lose(a: Active, why: string, code: ErrorCode = 'ATP_ERR_STALE_LEASE'): void {
     a.lost = true;
-    a.abort.abort(new AtpError('ATP_ERR_STALE_LEASE', why));
+    a.abort.abort(new AtpError(code, why));
   }
 
   #onLease(msg: MessageOf<'LEASE'>): void {
