@@ -250,7 +250,8 @@ export class Coordinator implements Core {
       resumed: resumed ? 1 : 0,
       sessionId: fromHex(s.id),
       resumeToken: token,
-      heartbeatMs: o.heartbeatMs,
+      // Clients keep the session alive every heartbeat: at least three times per idle timeout (ATP_SPEC §4.8).
+      heartbeatMs: Number.isFinite(idle) ? Math.max(1, Math.min(o.heartbeatMs, Math.floor(idle / 3))) : o.heartbeatMs,
       idleTimeoutMs: Number.isFinite(idle) ? idle : 0,
       maxFrameBytes: o.maxFrameBytes,
       resumeWindowMs: o.resumeWindowMs,

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { artifactDigest, toHex } from '../../src/internal/ids.js';
+import { Client } from '../../src/client/client.js';
 import { encodeFrame } from '../../src/wire/index.js';
 import { Peer, code, hello, producer, query, settle, startCoordinator, submit, submitOne, worker } from './harness.js';
 import type { TestCoordinator } from './harness.js';
@@ -192,6 +193,27 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     const q = await Peer.open(tc.url);
     assert.equal((await q.hello({ idleTimeoutMs: 0 })).idleTimeoutMs, 30_000);
     q.close();
+  });
+
+  it('announces a heartbeat of at most a third of the idle timeout, so that SDK clients are never idle-closed (ATP-4.8-3)', async () => {
+    tc = await startCoordinator({ idleTimeoutMs: 3_000, heartbeatMs: 10_000 });
+    const p = await Peer.open(tc.url);
+    const w = await p.hello({ idleTimeoutMs: 0 });
+    assert.equal(w.idleTimeoutMs, 3_000);
+    assert.ok(w.heartbeatMs <= 1_000, `heartbeat ${w.heartbeatMs}`);
+    p.close();
+    const c = await Client.connect(tc.url, { clock: tc.clock });
+    let downs = 0;
+    const sessions = () => [...tc!.coord.sessions.values()].length;
+    for (let i = 0; i < 40; i++) {
+      tc.clock.advance(500);
+      await settle();
+      if (!c.connection.connected) downs++;
+    }
+    assert.equal(downs, 0, 'the producer stayed connected for 20 s with a 3 s idle timeout');
+    assert.equal(sessions(), 1);
+    assert.equal(tc.events.filter((e) => e.event === 'session' && e['roles'] === 6).length, 2, 'no reconnect: the raw peer and the client, once each');
+    await c.close();
   });
 
   it('closes with ATP_ERR_ENHANCE_YOUR_CALM a connection that sends more than 10 PINGs in a second (ATP-4.8-5)', async () => {
