@@ -90,7 +90,8 @@ interface Active {
 
 interface Unacked {
   msg: MessageOf<'COMPLETE'> | MessageOf<'FAIL'> | MessageOf<'RELEASE'>;
-  resolve: () => void;
+  /** Called once: `accepted` is true when the coordinator answered ACK. */
+  resolve: (accepted: boolean) => void;
 }
 
 const enc = new TextEncoder();
@@ -228,7 +229,7 @@ export class Worker {
       for (const a of this.#active.values()) this.#lose(a, 'the session could not be resumed');
       for (const [stream, u] of this.#unacked) {
         this.#unacked.delete(stream);
-        u.resolve();
+        u.resolve(false);
       }
       return;
     }
@@ -404,21 +405,22 @@ export class Worker {
           };
     // The slot is free as soon as the handler is done: the credit goes out with the result, and
     // the result stays tracked until the coordinator acknowledges it.
-    this.#sendTracked(msg, () => {
-      if (msg.type === 'COMPLETE') this.completed++;
+    this.#sendTracked(msg, (accepted) => {
+      // Only a result the coordinator acknowledged counts; a refused one (LEASE_LOST) does not.
+      if (msg.type === 'COMPLETE' && accepted) this.completed++;
       this.#drained?.();
     });
     done();
   }
 
   /** Send a result-bearing frame and keep it until ACK or LEASE_LOST (re-sent after a resume). */
-  #sendTracked(msg: Unacked['msg'], resolve: () => void): void {
+  #sendTracked(msg: Unacked['msg'], resolve: (accepted: boolean) => void): void {
     const conn = this.#conn!;
     this.#unacked.set(msg.stream, { msg, resolve });
     conn.listen(msg.stream, (m) => {
       if (m.type === 'ACK' || m.type === 'LEASE_LOST' || (m.type === 'ERROR' && m.code !== wireCodeOf('ATP_ERR_UNAVAILABLE'))) {
         conn.unlisten(msg.stream);
-        if (this.#unacked.delete(msg.stream)) resolve();
+        if (this.#unacked.delete(msg.stream)) resolve(m.type === 'ACK');
       }
     });
     conn.send(msg);
