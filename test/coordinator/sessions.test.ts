@@ -222,6 +222,30 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     other.close();
   });
 
+  it('a worker drain with hand-back releases each lease with its checkpoint; the artifact is re-issued at once with it, not as a failed attempt', async () => {
+    tc = await startCoordinator();
+    const p = await producer(tc.url);
+    const acc = await submitOne(p, 'k', 'handed back', { maxAttempts: 1 });
+    const w = await worker(tc.url, ['k'], 1);
+    const l = await w.next('LEASE');
+    w.send({ type: 'GOAWAY', stream: 3, code: 0, mode: 2, deadlineMs: 10_000, reason: 'scale down' });
+    await w.next('ACK', (m) => m.stream === 3);
+    w.send({ type: 'RELEASE', stream: 5, leaseId: l.leaseId, epoch: 1, hasCheckpoint: 1, checkpoint: enc.encode('step 7'), reason: 'handed back on drain' });
+    const ack = await w.next('ACK', (m) => m.stream === 5);
+    assert.equal(ack.ackedType, 0x0029);
+    assert.deepEqual(ack.subject, l.leaseId);
+    const other = await worker(tc.url, ['k'], 1);
+    const l2 = await other.next('LEASE');
+    assert.deepEqual(l2.artifactId, acc.artifactId);
+    assert.equal(l2.epoch, 2);
+    assert.equal(text(l2.checkpoint), 'step 7');
+    w.bye();
+    await w.closed;
+    assert.equal((await w.take('LEASE')).length, 0, 'the draining worker got nothing back');
+    p.close();
+    other.close();
+  });
+
   it('a graceful GOAWAY with leases held releases them without counting a failed attempt (ATP-11.4-1)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
