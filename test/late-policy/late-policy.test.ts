@@ -88,6 +88,14 @@ void describe('late-result policy REJECT (ATP_SPEC §10.1)', () => {
       assert.equal(dec.decode(outcome.result), 'result-from-B');
       assert.equal(outcome.digest, sha256('result-from-B'));
       assert.equal(s.b.aborts().length, 0);
+      // The worker SDK counts only acknowledged results: A's refused one does not count.
+      await within(
+        (async () => {
+          while ((await s.b.stats()).completed < 1);
+        })(),
+        "B's ACK",
+      );
+      assert.equal((await s.a.stats()).completed, 0, 'a refused COMPLETE is not counted as completed');
     },
   );
 });
