@@ -9,7 +9,7 @@ import type { ErrorCode } from '../errors.js';
 import { IdGenerator, equalBytes, fromHex, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
 import { Channel } from '../protocol/channel.js';
-import type { ArtifactResult, ArtifactView, Grant, RevokeOrder, Store } from '../store/store.js';
+import type { ArtifactResult, ArtifactView, ExternalEvent, Grant, RevokeOrder, Store } from '../store/store.js';
 import { listen } from '../transport/url.js';
 import type { ListenOptions } from '../transport/url.js';
 import type { Listener, Transport } from '../transport/transport.js';
@@ -99,6 +99,8 @@ export class Coordinator implements Core {
     if (orphans.length > 0) await this.#loseAndReport(orphans, 'ATP_ERR_LEASE_EXPIRED');
     for (const s of this.#sessions.values()) this.#detach(s, 'recovered after a coordinator restart');
     for (const d of await this.store.pendingDeadlines()) this.armDeadline(d.tenant, d.id, d.deadlineAt);
+    this.store.subscribe?.((ev) => this.#external(ev));
+    if (this.store.maintain !== undefined) this.#maintain();
     this.emit('started', { store: this.store.name, sessions: sessions.length, leases: held.length });
   }
 
@@ -194,7 +196,9 @@ export class Coordinator implements Core {
     let resumed = false;
     let token: Uint8Array;
     if (hello.resumeSessionId !== undefined && hello.resumeToken !== undefined) {
-      const old = this.#sessions.get(toHex(hello.resumeSessionId));
+      let old = this.#sessions.get(toHex(hello.resumeSessionId));
+      if (old === undefined && this.store.adoptSession !== undefined)
+        old = await this.#adopt(toHex(hello.resumeSessionId), sha256(hello.resumeToken), now);
       // The stored token is its hash: compare hashes in constant time (ATP_SPEC §13).
       if (old !== undefined && equalBytes(old.token, sha256(hello.resumeToken)) && old.nodeId === toHex(hello.nodeId)) {
         s = old;
@@ -269,6 +273,81 @@ export class Coordinator implements Core {
     }
     this.dispatch(s);
     return s;
+  }
+
+  // ---- several coordinators on one shared store (ATP_SPEC §11.7) ----------------------------------
+
+  /** A worker resumes here a session that another (perhaps dead) coordinator held. */
+  async #adopt(sessionId: string, tokenHash: Uint8Array, now: number): Promise<ServerSession | undefined> {
+    const got = await this.store.adoptSession!(sessionId, toHex(tokenHash), now);
+    if (got === undefined) return undefined;
+    const s = new ServerSession({
+      id: got.session.sessionId,
+      token: fromHex(got.session.tokenHash),
+      nodeId: got.session.nodeId,
+      tenant: got.session.tenant,
+      roles: got.session.roles,
+      kinds: new Set(),
+      now,
+      clientMaxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+    });
+    // Like leases recovered after a restart: kept only once the worker names them (ATP_SPEC §11.6).
+    for (const lease of got.leases) s.leases.set(lease.leaseId, { lease, renewedAt: now, maxDurationTimer: undefined, confirmed: false });
+    this.#sessions.set(s.id, s);
+    this.emit('adopted', { sessionId: s.id, leases: got.leases.length });
+    return s;
+  }
+
+  /** Act on what another coordinator decided: watchers here, leases held here, hungry workers here. */
+  #external(ev: ExternalEvent): void {
+    if (this.#closing) return;
+    switch (ev.kind) {
+      case 'pending':
+        for (const k of ev.kinds) this.wake(ev.tenant, k);
+        return;
+      case 'revoke': {
+        const s = this.#sessions.get(ev.lease.sessionId);
+        if (s !== undefined && s.leases.has(ev.lease.leaseId)) this.revoke([{ lease: ev.lease, code: ev.code, reason: ev.reason }]);
+        return;
+      }
+      case 'changed':
+        this.store.get(ev.tenant, ev.id).then(
+          async (view) => {
+            if (view === undefined) return;
+            const terminal = view.state !== 'PENDING' && view.state !== 'LEASED';
+            this.publish(view, terminal ? await this.store.result(ev.tenant, ev.id) : undefined);
+          },
+          (err: unknown) => this.fault('external change', err),
+        );
+        return;
+    }
+  }
+
+  /** Heartbeat the shared store and take back the leases of coordinators that died. */
+  #maintain(): void {
+    const every = Math.max(50, Math.floor(this.options.resumeWindowMs / 2));
+    this.timers.at(this.now() + every, () => {
+      if (this.#closing) return;
+      this.store.maintain!(this.now(), this.options.resumeWindowMs).then(
+        (outs) => {
+          for (const o of outs) {
+            this.emit('lease-lost', {
+              leaseId: o.lease.leaseId,
+              artifactId: o.lease.artifactId,
+              epoch: o.lease.epoch,
+              code: 'ATP_ERR_LEASE_EXPIRED',
+              reclaimed: true,
+            });
+            if (o.changed !== undefined) this.#afterChange(o.changed.view, o.changed.result, o.changed.revoke);
+          }
+          this.#maintain();
+        },
+        (err: unknown) => {
+          this.fault('maintain', err);
+          this.#maintain();
+        },
+      );
+    });
   }
 
   // ---- routing -------------------------------------------------------------------------------
@@ -612,8 +691,21 @@ export class Coordinator implements Core {
       s.leases.delete(o.lease.leaseId);
       const timer = this.timers.at(this.now() + this.options.cancelDeadlineMs, () => {
         // No acknowledgement in time: the lease is fenced anyway; correctness never waits for the worker.
-        if (s.revoking.delete(o.lease.leaseId))
-          this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId });
+        if (s.revoking.delete(o.lease.leaseId)) {
+          // ATP_SPEC §8.3-4: a connected holder is told, with the revoke's code, that the lease ended.
+          const notified = s.connected;
+          if (notified)
+            sendLeaseLost(
+              s,
+              0,
+              fromHex(o.lease.leaseId),
+              o.lease.epoch,
+              o.lease.artifactId,
+              o.code,
+              'no REVOKE_ACK before the revoke deadline: the lease is fenced',
+            );
+          this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId, notified });
+        }
       });
       s.revoking.set(o.lease.leaseId, { lease: o.lease, code: o.code, timer });
       this.#sendRevoke(s, o.lease, o.code, o.reason);
