@@ -36,6 +36,7 @@ void describe('revoke deadline (ATP_SPEC §8.3)', () => {
       // No REVOKE_ACK: at the deadline the coordinator fences the lease and reports it [ATP-8.3-4].
       const timeout = await diag.until((e) => e.event === 'revoke-timeout' && e.leaseId === start.leaseId, 'revoke-timeout');
       assert.equal(timeout.artifactId, handle.id);
+      assert.equal(timeout.notified, true, 'LEASE_LOST pushed to the connected holder');
       assert.equal(coord.sessions.get(timeout.sessionId as string)?.revoking.has(start.leaseId) ?? false, false);
 
       // The handler finishes after the fence; its COMPLETE is refused with the revoke's code [ATP-8.3-2].
