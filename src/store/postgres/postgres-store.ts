@@ -332,7 +332,7 @@ export class PostgresStore implements Store {
             col((x) => x.a.quorumN),
             col((x) => x.a.leaseTtlMs),
             col((x) => x.a.maxDurationMs),
-            col((x) => x.a.deadlineAt),
+            col((x) => Math.round(x.a.deadlineAt)),
             col((x) => x.a.maxAttempts),
             col((x) => x.a.parentId),
             col((x) => JSON.stringify(x.a.tags)),
@@ -340,7 +340,7 @@ export class PostgresStore implements Store {
             col((x) => (x.cancelledTree ? 'ATP_ERR_CANCELLED' : null)),
             col((x) => (x.cancelledTree ? 'an ancestor was cancelled with its subtree' : '')),
             col((x) => x.cancelledTree),
-            now,
+            Math.round(now),
           ],
         );
         if (inserted.rowCount !== fresh.length) {
@@ -377,7 +377,7 @@ export class PostgresStore implements Store {
            FROM picked p WHERE a.tenant = p.tenant AND a.id = p.id
          RETURNING a.tenant, a.id, a.epoch, a.kind, a.parent_id, a.digest, a.payload, a.checkpoint, a.last_partial_seq, a.deadline_at,
                    a.lease_ttl_ms, a.max_duration_ms, a.late_policy, a.priority, a.seq`,
-        [req.tenant, [...req.kinds], req.max, req.now, req.nodeId],
+        [req.tenant, [...req.kinds], req.max, Math.round(req.now), req.nodeId],
       );
       const rows = (picked.rows as Row[]).sort((x, y) => n(y.priority) - n(x.priority) || n(x.seq) - n(y.seq));
       const grants: Grant[] = rows.map((r) => ({
@@ -410,7 +410,7 @@ export class PostgresStore implements Store {
             grants.map((g) => g.epoch),
             grants.map((g) => g.sessionId),
             grants.map((g) => g.nodeId),
-            grants.map((g) => g.grantedAt),
+            grants.map((g) => Math.round(g.grantedAt)),
             grants.map((g) => g.ttlMs),
             grants.map((g) => g.maxDurationMs),
           ],
@@ -454,7 +454,7 @@ export class PostgresStore implements Store {
         leases.map((l) => l.epoch),
         leases.map(() => code),
         leases.map((l) => l.sessionId),
-        leases.map(() => now),
+        leases.map(() => Math.round(now)),
       ],
     );
   }
@@ -863,11 +863,11 @@ export class PostgresStore implements Store {
    * leave (ATP_SPEC §11.7).
    */
   async maintain(now: number, resumeWindowMs: number): Promise<LossOutcome[]> {
-    await this.#pool.query('UPDATE atp_coordinators SET heartbeat_at = $2 WHERE id = $1', [this.coordinatorId, now]);
+    await this.#pool.query('UPDATE atp_coordinators SET heartbeat_at = $2 WHERE id = $1', [this.coordinatorId, Math.round(now)]);
     const dead = await this.#pool.query(
       `SELECT s.session_id FROM atp_sessions s LEFT JOIN atp_coordinators c ON c.id = s.coordinator_id
         WHERE c.id IS NULL OR c.heartbeat_at < $1`,
-      [now - resumeWindowMs * 2 - 1000],
+      [Math.round(now - resumeWindowMs * 2 - 1000)],
     );
     const out: LossOutcome[] = [];
     for (const row of dead.rows as Row[]) {
@@ -876,7 +876,7 @@ export class PostgresStore implements Store {
       const taken = await this.#pool.query(
         `DELETE FROM atp_sessions s USING atp_sessions s2 LEFT JOIN atp_coordinators c ON c.id = s2.coordinator_id
           WHERE s.session_id = $1 AND s2.session_id = s.session_id AND (c.id IS NULL OR c.heartbeat_at < $2) RETURNING s.session_id`,
-        [sessionId, now - resumeWindowMs * 2 - 1000],
+        [sessionId, Math.round(now - resumeWindowMs * 2 - 1000)],
       );
       if (taken.rowCount === 0) continue;
       const leases = ((await this.#pool.query('SELECT * FROM atp_leases WHERE session_id = $1', [sessionId])).rows as Row[]).map(leaseOf);
