@@ -55,7 +55,8 @@ function countRows(path: string, table: string): number {
 void describe('sqlite store: durability across a reopen', () => {
   void it('a second store on the same file finds the same state: pending leasable, held leases listed, results kept', async (t) => {
     const path = dbPath();
-    const a = await opened(path, t);
+    // Without the lock, so that a second store can open the file while the first is left as a crash leaves it.
+    const a = await opened(path, t, { exclusive: false });
     await a.submit(
       [
         artifact(1, { priority: 5 }),
@@ -94,7 +95,7 @@ void describe('sqlite store: durability across a reopen', () => {
     const ids = Array.from({ length: 10 }, (_, i) => hexId(i + 1));
     const before = await snapshot(a, ids);
     // No close: the first store is left as a crash would leave it.
-    const b = await opened(path, t);
+    const b = await opened(path, t, { exclusive: false });
     const afterReopen = await snapshot(b, ids);
     assert.deepEqual(afterReopen, before);
     assert.equal(afterReopen.held.length, 2);
@@ -144,9 +145,19 @@ void describe('sqlite store: durability across a reopen', () => {
     const ids11 = [...ids, hexId(11)];
     const beforeThird = await snapshot(b, ids11);
     await b.close();
-    const c = await opened(path, t);
+    const c = await opened(path, t, { exclusive: false });
     assert.deepEqual(await snapshot(c, ids11), beforeThird);
     assert.equal((await c.get('', hexId(3)))?.state, 'COMPLETED');
+  });
+
+  void it('a second store cannot open a file that a store holds; it can once that one is closed', async (t) => {
+    const path = dbPath();
+    const a = await opened(path, t);
+    await a.submit([artifact(1)], NOW);
+    await assert.rejects(new SqliteStore({ path }).open(), /in use by another process/);
+    await a.close();
+    const b = await opened(path, t);
+    assert.equal((await b.get('', hexId(1)))?.state, 'PENDING');
   });
 
   void it('records the applied migrations and refuses a database newer than the build', async (t) => {
@@ -195,7 +206,7 @@ void describe('sqlite store: group commit', () => {
 
   void it('an outcome resolves only after its transaction is on disk, and so does one that changed nothing', async (t) => {
     const path = dbPath();
-    const s = await opened(path, t);
+    const s = await opened(path, t, { exclusive: false });
     const events: string[] = [];
     const p1 = s.submit([artifact(1)], NOW).then(() => events.push(`accepted ${countRows(path, 'artifacts')}`));
     const p2 = s.submit([artifact(1)], NOW).then(() => events.push(`duplicate ${countRows(path, 'artifacts')}`));
@@ -219,7 +230,7 @@ void describe('sqlite store: group commit', () => {
 
   void it('session writes are durable before they resolve', async (t) => {
     const path = dbPath();
-    const s = await opened(path, t);
+    const s = await opened(path, t, { exclusive: false });
     await s.saveSession({ sessionId: 'a', tokenHash: 'aa', nodeId: 'n', tenant: '', roles: 1 });
     assert.equal(countRows(path, 'sessions'), 1);
     await s.dropSession('a');

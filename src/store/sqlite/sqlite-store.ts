@@ -32,6 +32,12 @@ export interface SqliteStoreOptions {
    * at most this many milliseconds later, trading latency for bigger batches.
    */
   flushDelayMs?: number;
+  /**
+   * Hold an exclusive lock on the file while open (default true): a second coordinator on the
+   * same file would decide from its own copy of the state and grant leases twice, so it is
+   * refused at open. The lock dies with the process, so a restart after a crash is not blocked.
+   */
+  exclusive?: boolean;
 }
 
 /** What the store has written, for tests and metrics. */
@@ -69,6 +75,7 @@ export class SqliteStore extends MemoryStore {
   readonly #synchronous: 'FULL' | 'NORMAL';
   readonly #maxBatch: number;
   readonly #flushDelayMs: number;
+  readonly #exclusive: boolean;
   #db: Database.Database | undefined;
   #st: Statements | undefined;
   #opened = false;
@@ -105,6 +112,7 @@ export class SqliteStore extends MemoryStore {
     this.#synchronous = sync;
     this.#maxBatch = maxBatch;
     this.#flushDelayMs = delay;
+    this.#exclusive = options.exclusive ?? true;
   }
 
   /** Counters of what group commit wrote. */
@@ -120,9 +128,17 @@ export class SqliteStore extends MemoryStore {
     try {
       const db = new Database(this.path);
       this.#db = db;
-      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 2000');
+      try {
+        // Before the first access, so that WAL runs without shared memory and the lock is kept.
+        if (this.#exclusive) db.pragma('locking_mode = EXCLUSIVE');
+        db.pragma('journal_mode = WAL');
+        if (this.#exclusive) db.exec('BEGIN EXCLUSIVE; COMMIT');
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+        throw new Error(`the SQLite store ${this.path} is in use by another process (another coordinator?)`, { cause: err });
+      }
       db.pragma(`synchronous = ${this.#synchronous}`);
-      db.pragma('busy_timeout = 5000');
       migrate(db, SQLITE_MIGRATIONS);
       this.#st = {
         insert: db.prepare(INSERT_SQL),
