@@ -370,11 +370,15 @@ export class Worker {
       this.#tuneHeartbeat();
       this.#drained?.();
     };
-    if (a.lost) return done();
+    // A revoked lease is acknowledged once its handler stopped (ATP_SPEC §8.4-2), also when a stale
+    // reply came after the REVOKE: after a resume the worker names its leases in a RENEW before it
+    // reads the REVOKE sent again, and the coordinator answers that RENEW with LEASE_LOST (§5.8-1)
+    // while it still waits for the acknowledgement.
     if (a.revoked) {
       conn.send({ type: 'REVOKE_ACK', stream: 0, leaseId, epoch });
       return done();
     }
+    if (a.lost) return done();
     if (a.handback) {
       const cp = a.lastCheckpoint;
       this.#sendTracked(
