@@ -206,6 +206,12 @@ export class AlphaBeta {
     this.#returning = true;
   }
 
+  /** Forget the killer moves (before searching an unrelated position). */
+  resetKillers(): void {
+    this.#killer1.fill(0);
+    this.#killer2.fill(0);
+  }
+
   /** Search to completion (no yielding). */
   searchSync(depth: number, alpha: number, beta: number, rootPly = 0, firstMove = 0): number {
     this.begin(depth, alpha, beta, rootPly, firstMove);

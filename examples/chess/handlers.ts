@@ -7,7 +7,9 @@
  */
 import type { HandlerContext, LeasedArtifact } from '../../src/worker/worker.js';
 import { AlphaBeta } from './alpha-beta.js';
-import { MAX_MOVES, Position, moveToUci } from './movegen.js';
+import { MAX_MOVES, Position } from './movegen.js';
+import { iterateSubtree } from './subtree.js';
+import type { SubtreeProgress, SubtreeTask } from './subtree.js';
 
 /** Payload of a `chess.perft` artifact. */
 export interface PerftTask {
@@ -20,35 +22,17 @@ export interface PerftAnswer {
   nodes: number;
 }
 
-/** Payload of a `chess.search` artifact: search `fen` to `depth` with the window (alpha, beta). */
-export interface SearchTask {
-  fen: string;
-  depth: number;
-  alpha: number;
-  beta: number;
-  /** Distance from the root of the whole search (mate scores count from there). */
-  ply: number;
-  /** Makes the artifact id unique to one search run (ids are content-addressed). */
-  run: string;
-}
-
-/** Result of a `chess.search` artifact, and of each partial (one per completed depth, and progress). */
-export interface SearchAnswer {
-  /** Last completed depth (the task's depth in the result). */
-  depth: number;
-  /** Fail-hard score of that depth, for the side to move, clamped to the window. */
-  score: number;
-  /** Best move of that depth in UCI, or "" when no move raised alpha. */
-  best: string;
-  /** Nodes searched so far by this lease, all depths together. */
-  nodes: number;
+/** Result of a `chess.search` artifact, and of each partial (per completed depth, and progress). */
+export interface SearchAnswer extends SubtreeProgress {
+  /** Time this lease has spent on it so far. */
+  elapsedMs: number;
+  /** CPU time of the worker process meanwhile (the search, and the protocol around it). */
+  cpuMs: number;
 }
 
 const dec = new TextDecoder();
-/** Nodes searched between two yields to the event loop (a few milliseconds). */
-export const SLICE_NODES = 20_000;
 /** A progress partial goes out every this many nodes, so that cancelled work can be counted. */
-const PROGRESS_NODES = 200_000;
+const PROGRESS_NODES = 50_000;
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -75,33 +59,49 @@ export async function perftHandler(artifact: LeasedArtifact, ctx: HandlerContext
 }
 
 /**
- * Alpha-beta of one subtree with iterative deepening: depths 1..task.depth with the task's window,
- * the best move of each depth tried first in the next. A partial result goes out per completed
- * depth (and every PROGRESS_NODES nodes); the result is the last depth's.
+ * Alpha-beta of one subtree with iterative deepening (subtree.ts). A partial result goes out per
+ * completed depth, and every PROGRESS_NODES nodes so that cancelled work can be counted; the result
+ * is the last depth's.
  */
 export async function searchHandler(artifact: LeasedArtifact, ctx: HandlerContext): Promise<string> {
-  const task = JSON.parse(dec.decode(artifact.payload)) as SearchTask;
-  const engine = new AlphaBeta(new Position(task.fen));
-  let answer: SearchAnswer = { depth: 0, score: Math.max(task.alpha, Math.min(task.beta, 0)), best: '', nodes: 0 };
-  let firstMove = 0;
-  let nextProgress = PROGRESS_NODES;
-  // Depth 0 is a quiescence search alone; otherwise depths 1..task.depth.
-  for (let depth = Math.min(1, task.depth); depth <= task.depth; depth++) {
-    engine.begin(depth, task.alpha, task.beta, task.ply, firstMove);
-    while (!engine.run(SLICE_NODES)) {
+  const task = JSON.parse(dec.decode(artifact.payload)) as SubtreeTask;
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const answer = (p: SubtreeProgress): string => {
+    const used = process.cpuUsage(cpu);
+    return JSON.stringify({ ...p, elapsedMs: performance.now() - started, cpuMs: (used.user + used.system) / 1000 } satisfies SearchAnswer);
+  };
+  // Engines are reused across leases (their buffers are large): one per handler running at once.
+  const engine = idleEngines.pop() ?? new AlphaBeta(new Position());
+  try {
+    engine.pos.setFen(task.fen);
+    engine.resetKillers();
+    const nodesBefore = engine.nodes;
+    const it = iterateSubtree(engine, task);
+    let last: SubtreeProgress = { depth: 0, score: task.alpha, best: '', nodes: 0 };
+    let nextProgress = PROGRESS_NODES;
+    for (;;) {
+      const step = it.next();
+      if (step.done === true) return answer(step.value);
+      if (step.value !== undefined) {
+        last = step.value;
+        ctx.partial(answer(last));
+        continue;
+      }
       await yieldToLoop();
       stopIfAborted(ctx.signal);
-      if (engine.nodes >= nextProgress) {
-        nextProgress = engine.nodes + PROGRESS_NODES;
-        ctx.partial(JSON.stringify({ ...answer, nodes: engine.nodes }));
+      const nodes = engine.nodes - nodesBefore;
+      if (nodes >= nextProgress) {
+        nextProgress = nodes + PROGRESS_NODES;
+        ctx.partial(answer({ ...last, nodes }));
       }
     }
-    if (engine.bestMove !== 0) firstMove = engine.bestMove;
-    answer = { depth, score: engine.score, best: firstMove === 0 ? '' : moveToUci(firstMove), nodes: engine.nodes };
-    if (depth < task.depth) ctx.partial(JSON.stringify(answer));
+  } finally {
+    idleEngines.push(engine);
   }
-  return JSON.stringify(answer);
 }
+
+const idleEngines: AlphaBeta[] = [];
 
 /** The handler table (`atp worker --module dist/examples/chess/handlers.js`). */
 export const handlers = {

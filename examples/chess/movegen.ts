@@ -94,8 +94,8 @@ export class Position {
   readonly #undoEp = new Int16Array(MAX_PLY);
   readonly #undoHalfmove = new Int32Array(MAX_PLY);
   readonly #undoMove = new Int32Array(MAX_PLY);
-  /** Move buffers for perft, MAX_MOVES per ply. */
-  readonly #perftMoves = new Int32Array(MAX_PLY * MAX_MOVES);
+  /** Move buffers for perft, MAX_MOVES per ply (allocated by the first perft). */
+  #perftMoves: Int32Array | undefined;
   /** Pin direction (king outwards) per square, valid where #pinStamp equals #stamp. */
   readonly #pinStep = new Int8Array(128);
   readonly #pinStamp = new Int32Array(128);
@@ -493,7 +493,7 @@ export class Position {
   }
 
   #perft(depth: number): number {
-    const buf = this.#perftMoves;
+    const buf = (this.#perftMoves ??= new Int32Array(MAX_PLY * MAX_MOVES));
     const start = this.ply * MAX_MOVES;
     const end = this.generateLegal(buf, start);
     if (depth === 1) return end - start;

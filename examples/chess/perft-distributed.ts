@@ -13,14 +13,29 @@ import type { ArtifactHandle } from '../../src/client/handle.js';
 import type { PerftAnswer, PerftTask } from './handlers.js';
 import { Position, START_FEN, moveToUci } from './movegen.js';
 
-/** Published perft counts (depth -> nodes) of well-known positions, to check a run against. */
+/**
+ * Published perft counts of well-known positions (nodes[d - 1] is depth d), from the Chess
+ * Programming Wiki "Perft Results" page, to check a run against.
+ */
 export const PERFT_TABLE: ReadonlyArray<{ name: string; fen: string; nodes: readonly number[] }> = [
   { name: 'start', fen: START_FEN, nodes: [20, 400, 8_902, 197_281, 4_865_609, 119_060_324] },
   // "Kiwipete" (Peter McKenzie), as published on the Chess Programming Wiki.
-  { name: 'kiwipete', fen: 'r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1', nodes: [48, 2_039, 97_862, 4_085_603] },
-  { name: 'position3', fen: '8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 w - - 0 1', nodes: [14, 191, 2_812, 43_238, 674_624] },
-  { name: 'position4', fen: 'r3k2r/Pppp1ppp/1b3nbN/nP6/BBP1P3/q4N2/Pp1P2PP/R2Q1RK1 w kq - 0 1', nodes: [6, 264, 9_467, 422_333] },
-  { name: 'position5', fen: 'rnbq1k1r/pp1Pbppp/2p5/8/2B5/8/PPP1NnPP/RNBQK2R w KQ - 1 8', nodes: [44, 1_486, 62_379] },
+  {
+    name: 'kiwipete',
+    fen: 'r3k2r/p1ppqpb1/bn2pnp1/3PN3/1p2P3/2N2Q1p/PPPBBPPP/R3K2R w KQkq - 0 1',
+    nodes: [48, 2_039, 97_862, 4_085_603, 193_690_690],
+  },
+  { name: 'position3', fen: '8/2p5/3p4/KP5r/1R3p1k/8/4P1P1/8 w - - 0 1', nodes: [14, 191, 2_812, 43_238, 674_624, 11_030_083] },
+  {
+    name: 'position4',
+    fen: 'r3k2r/Pppp1ppp/1b3nbN/nP6/BBP1P3/q4N2/Pp1P2PP/R2Q1RK1 w kq - 0 1',
+    nodes: [6, 264, 9_467, 422_333, 15_833_292],
+  },
+  {
+    name: 'position5',
+    fen: 'rnbq1k1r/pp1Pbppp/2p5/8/2B5/8/PPP1NnPP/RNBQK2R w KQ - 1 8',
+    nodes: [44, 1_486, 62_379, 2_103_487, 89_941_194],
+  },
 ];
 
 /** The published count for (fen, depth), if the table has it. */
@@ -35,6 +50,8 @@ export interface PerftOptions {
   splitDepth?: number;
   /** Attempts per subtree before it fails (default 20: workers may be killed under it). */
   maxAttempts?: number;
+  /** Called as each subtree's count arrives. */
+  onProgress?: (done: number, subtrees: number) => void;
 }
 
 /** Count of one root move. */
@@ -52,6 +69,8 @@ export interface PerftReport {
   expected: number | undefined;
   /** Artifacts submitted (one per subtree). */
   subtrees: number;
+  /** Their ids, in the order of the subtrees. */
+  ids: string[];
   /** Of those, already completed in the store (a rerun): answered without any work. */
   fromStore: number;
   elapsedMs: number;
@@ -90,7 +109,14 @@ export async function perftDistributed(client: Client, fen: string, depth: numbe
     })),
   );
   const fromStore = handles.filter((h) => h.duplicate && h.acceptedState === 'COMPLETED').length;
-  const counts = await Promise.all(handles.map((h) => nodesOf(h)));
+  let done = 0;
+  const counts = await Promise.all(
+    handles.map(async (h) => {
+      const n = await nodesOf(h);
+      options.onProgress?.(++done, handles.length);
+      return n;
+    }),
+  );
   let total = 0;
   leaves.forEach((leaf, i) => {
     const n = counts[i]!;
@@ -105,6 +131,7 @@ export async function perftDistributed(client: Client, fen: string, depth: numbe
     total,
     expected: expectedPerft(fen, depth),
     subtrees: leaves.length,
+    ids: handles.map((h) => h.id),
     fromStore,
     elapsedMs: performance.now() - started,
   };
