@@ -31,13 +31,13 @@ function startCoordinator(): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn(process.execPath, [fixture, PG_URL, SCHEMA], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(proc);
   return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout! });
+    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
     rl.once('line', (line) => resolve({ proc, url: (JSON.parse(line) as { url: string }).url }));
     proc.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
 }
 
-test('three coordinators on one PostgreSQL: one killed mid-run, every artifact completes exactly once', async () => {
+void test('three coordinators on one PostgreSQL: one killed mid-run, every artifact completes exactly once', async () => {
   // Start one first so that it creates the schema, then the other two.
   const first = await startCoordinator();
   const rest = await Promise.all([startCoordinator(), startCoordinator()]);
@@ -89,8 +89,8 @@ test('three coordinators on one PostgreSQL: one killed mid-run, every artifact c
   await db.connect();
   const states = await db.query(`SELECT state, count(*)::int AS n FROM ${SCHEMA}.atp_artifacts GROUP BY state`);
   assert.deepEqual(states.rows, [{ state: 3, n: handles.length }]);
-  const leases = await db.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.atp_leases`);
-  assert.equal(leases.rows[0].n, 0);
+  const leases = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.atp_leases`);
+  assert.equal(leases.rows[0]?.n, 0);
   await db.end();
 
   for (const w of workers) await w.close();
