@@ -5,7 +5,7 @@ import { ArtifactState, LatePolicy, WatchFlags, WatchScope } from '../wire/index
 import type { MessageOf } from '../wire/index.js';
 import type { Core } from './core.js';
 import type { ServerSession, Watch } from './session.js';
-import { WatchHub, resultMessage, stateMessage } from './watch-hub.js';
+import { WatchHub, isFinal, resultMessage, stateMessage } from './watch-hub.js';
 
 interface PendingSubmit {
   s: ServerSession;
@@ -181,9 +181,11 @@ export function handleWatch(core: Core, s: ServerSession, msg: MessageOf<'WATCH'
     partials: (msg.flags & WatchFlags.PARTIALS) !== 0,
     oneShot: false,
   };
+  const replay = (msg.flags & WatchFlags.REPLAY) !== 0;
+  if (replay) w.finished = new Set();
   core.watches.add(w);
   ch.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0014, subject: msg.artifactId });
-  if ((msg.flags & WatchFlags.REPLAY) === 0) return;
+  if (!replay) return;
   const list =
     msg.scope === WatchScope.ARTIFACT
       ? core.store.get(s.tenant, id).then((v) => (v === undefined ? [] : [v]))
@@ -193,9 +195,12 @@ export function handleWatch(core: Core, s: ServerSession, msg: MessageOf<'WATCH'
   list.then(
     async (views) => {
       for (const v of views) {
-        if (!s.watches.has(msg.stream)) return;
+        if (s.watches.get(msg.stream) !== w) return;
+        // A live event already told this watch how the artifact ended.
+        if (w.finished!.has(v.id)) continue;
         ch.send(stateMessage(msg.stream, v));
-        if (v.state !== 'PENDING' && v.state !== 'LEASED') {
+        if (isFinal(v.state)) {
+          w.finished!.add(v.id);
           const r = await core.store.result(s.tenant, v.id);
           if (r !== undefined) ch.send(resultMessage(msg.stream, v.id, r));
         }

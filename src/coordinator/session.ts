@@ -37,6 +37,12 @@ export interface Watch {
   partials: boolean;
   /** Removed after the RESULT (artifact-scope watches). */
   oneShot: boolean;
+  /**
+   * Watches opened with replay: artifacts whose terminal state was sent on this watch. The replay
+   * reads the store while live events may still be on their way (a store with group commit), so
+   * both can carry the same change; nothing about a finished artifact is sent twice (ATP_SPEC §7.3).
+   */
+  finished?: Set<string>;
 }
 
 /** One session: a connected (or detached, within the resume window) client. */

@@ -88,6 +88,10 @@ export class WatchHub {
     for (const w of watches) {
       const ch = w.session.channel;
       if (ch === undefined || ch.closed) continue;
+      if (w.finished !== undefined) {
+        if (w.finished.has(view.id)) continue;
+        if (isFinal(view.state)) w.finished.add(view.id);
+      }
       if (w.states) ch.send(stateMessage(w.stream, view));
       if (result !== undefined && w.results) ch.send(resultMessage(w.stream, view.id, result));
       if (result !== undefined && w.oneShot) this.remove(w);
@@ -97,12 +101,17 @@ export class WatchHub {
   /** Send a partial result to the matching watches that asked for partials. */
   deliverPartial(watches: readonly Watch[], id: string, seq: number, epoch: number, data: Uint8Array): void {
     for (const w of watches) {
-      if (!w.partials) continue;
+      if (!w.partials || w.finished?.has(id) === true) continue;
       const ch = w.session.channel;
       if (ch === undefined || ch.closed) continue;
       ch.send({ type: 'PARTIAL_RESULT', stream: w.stream, artifactId: fromHex(id), seq, epoch, data });
     }
   }
+}
+
+/** True for the terminal states. */
+export function isFinal(state: StateName): boolean {
+  return state !== 'PENDING' && state !== 'LEASED';
 }
 
 /** The STATE message of a view. */

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { toHex } from '../../src/internal/ids.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { ArtifactRecord } from '../../src/store/memory-store.js';
 import type { Message } from '../../src/wire/index.js';
 import { producer, query, settle, startCoordinator, submit, submitOne, text, worker } from './harness.js';
 import type { Peer, TestCoordinator } from './harness.js';
@@ -210,6 +212,35 @@ describe('QUERY (ATP_SPEC §7.6)', () => {
     assert.equal(r.digest.alg, 1);
     await settle();
     assert.equal(eventsOn(p, 71).filter((m) => m.type === 'RESULT').length, 0, 'no RESULT for a pending artifact');
+    p.close();
+    w.close();
+  });
+});
+
+/** A memory store whose transitions become durable a little later, like a store with group commit. */
+class SlowCommitStore extends MemoryStore {
+  protected override commit<T>(value: T, changed: readonly ArtifactRecord[]): Promise<T> {
+    if (changed.length === 0) return Promise.resolve(value);
+    return new Promise((resolve) => setTimeout(() => resolve(value), 20));
+  }
+}
+
+describe('watches on a store with group commit', () => {
+  it('a WATCH with replay opened while a result is being made durable sees that RESULT exactly once (ATP-7.2-5, ATP-7.3-2)', async () => {
+    tc = await startCoordinator({ store: new SlowCommitStore() });
+    const p = await producer(tc.url);
+    const acc = await submitOne(p, 'k', 'racing');
+    const w = await worker(tc.url, ['k'], 1);
+    const l = await w.next('LEASE');
+    w.send({ type: 'COMPLETE', stream: 1, leaseId: l.leaseId, epoch: 1, result: enc.encode('done') });
+    await settle(); // the COMPLETE is decided, not yet durable
+    p.send({ type: 'WATCH', stream: 81, scope: 1, flags: 2, artifactId: acc.artifactId, tag: '' });
+    await w.next('ACK', (m) => m.stream === 1);
+    await p.next('RESULT', (m) => m.stream === 81);
+    await new Promise((r) => setTimeout(r, 100));
+    await settle();
+    assert.equal(eventsOn(p, 81).filter((m) => m.type === 'RESULT').length, 1, 'one RESULT on the watch');
+    assert.equal(eventsOn(p, 81).filter((m) => m.type === 'STATE' && m.state === 3).length, 1, 'one terminal STATE on the watch');
     p.close();
     w.close();
   });
