@@ -2,18 +2,19 @@
  * Distributed perft end to end: a coordinator in this process, W worker processes, the producer.
  *
  *   node dist/examples/chess/run-perft.js [--position start|kiwipete|position3|position4|position5]
- *     [--fen FEN] [--depth 5] [--split 1|2] [--workers 2] [--chaos] [--rerun]
+ *     [--fen FEN] [--depth 5] [--split 1|2] [--workers 2] [--threads] [--chaos] [--rerun]
  *
  * --chaos kills a random worker with SIGKILL every second and starts a new one; the leases of a killed
  * worker come back after the resume window (300 ms here) and the total must still be exact.
  * --rerun runs the same perft a second time: every subtree is then answered from the store.
+ * --threads runs one worker process whose handlers run in W worker_threads (worker.handleInThreads).
  */
 import { pathToFileURL } from 'node:url';
 import { Client } from '../../src/client/client.js';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import { PERFT_TABLE, flagsOf, formatPerftReport, perftDistributed } from './perft-distributed.js';
 import type { PerftReport } from './perft-distributed.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, describePool, poolShape } from './worker-pool.js';
 import type { WorkerRunner } from './worker-pool.js';
 
 /** Options of a run. */
@@ -26,6 +27,8 @@ export interface RunPerftOptions {
   chaosMs?: number;
   rerun?: boolean;
   runner?: WorkerRunner;
+  /** One worker process whose handlers run in `workers` worker_threads, instead of `workers` processes. */
+  threads?: boolean;
   log?: (line: string) => void;
 }
 
@@ -42,13 +45,11 @@ export async function runPerft(o: RunPerftOptions): Promise<RunPerftResult> {
   const log = o.log ?? ((line: string) => console.log(line));
   const coordinator = new Coordinator({ resumeWindowMs: 300 });
   const listener = await coordinator.listen('tcp://127.0.0.1:0');
-  const pool = new WorkerPool({ url: listener.url, log });
+  const pool = new WorkerPool({ url: listener.url, log, ...poolShape(o, 'chess.perft') });
   let client: Client | undefined;
   try {
-    await pool.start(o.workers);
-    log(
-      `coordinator ${listener.url}; ${o.workers} worker processes (${pool.runner === 'cli' ? 'atp worker --module handlers.js' : 'worker-main.js'})`,
-    );
+    await pool.start(o.threads === true ? 1 : o.workers);
+    log(`coordinator ${listener.url}; ${describePool(o, pool)}`);
     client = await Client.connect(listener.url);
     const reports: PerftReport[] = [];
     for (let run = 0; run < (o.rerun ? 2 : 1); run++) {
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
     splitDepth: Number(flags.get('split') ?? (Number(flags.get('depth') ?? 5) >= 6 ? 2 : 1)),
     workers: Number(flags.get('workers') ?? 2),
     chaosMs: flags.has('chaos') ? 1000 : 0,
+    threads: flags.has('threads'),
     rerun: flags.has('rerun'),
   });
   const bad = result.reports.some((r) => r.expected !== undefined && r.total !== r.expected);

@@ -2,7 +2,7 @@
  * Distributed alpha-beta end to end: the same search in one process, then split over W worker
  * processes through an in-process coordinator; both answers, the speed-up and the cancelled work.
  *
- *   node dist/examples/chess/run-search.js [--fen FEN] [--depth 7] [--workers 2] [--lookahead 4] [--quiet] [--plain]
+ *   node dist/examples/chess/run-search.js [--fen FEN] [--depth 7] [--workers 2] [--lookahead 4] [--threads] [--quiet] [--plain]
  */
 import { pathToFileURL } from 'node:url';
 import { Client } from '../../src/client/client.js';
@@ -10,7 +10,7 @@ import { Coordinator } from '../../src/coordinator/coordinator.js';
 import { flagsOf } from './perft-distributed.js';
 import { formatScore, searchDistributed, searchLocal, searchPlain } from './search.js';
 import type { DistributedReport, SearchEvent, SearchReport } from './search.js';
-import { WorkerPool } from './worker-pool.js';
+import { WorkerPool, describePool, poolShape } from './worker-pool.js';
 import type { WorkerRunner } from './worker-pool.js';
 
 /** A quiet Italian game position after 1.e4 e5 2.Nf3 Nc6 3.Bc4 Nf6: many reasonable moves on both sides. */
@@ -23,6 +23,8 @@ export interface RunSearchOptions {
   workers: number;
   lookahead?: number;
   runner?: WorkerRunner;
+  /** One worker process whose handlers run in `workers` worker_threads, instead of `workers` processes. */
+  threads?: boolean;
   /** Print every refutation, not only the best move so far. */
   verbose?: boolean;
   /** Also run the textbook alpha-beta (no split) as a cross-check. */
@@ -65,12 +67,12 @@ export async function runSearch(o: RunSearchOptions): Promise<RunSearchResult> {
 
   const coordinator = new Coordinator({ resumeWindowMs: 300 });
   const listener = await coordinator.listen('tcp://127.0.0.1:0');
-  const pool = new WorkerPool({ url: listener.url, log, ...(o.runner !== undefined ? { runner: o.runner } : {}) });
+  const pool = new WorkerPool({ url: listener.url, log, ...poolShape(o, 'chess.search') });
   let client: Client | undefined;
   try {
-    await pool.start(o.workers);
+    await pool.start(o.threads ? 1 : o.workers);
     client = await Client.connect(listener.url);
-    log(`distributed over ${o.workers} worker processes (${listener.url}):`);
+    log(`distributed over ${describePool(o, pool)} (${listener.url}):`);
     const onEvent = (e: SearchEvent) => {
       if (e.type === 'iteration')
         log(`  depth ${e.iteration.depth} (producer): best ${e.iteration.best} ${formatScore(e.iteration.score)}`);
@@ -101,7 +103,7 @@ export async function runSearch(o: RunSearchOptions): Promise<RunSearchResult> {
         ? 'same move and score: OK'
         : 'MISMATCH between the single-process and the distributed search',
     );
-    log(`speed-up: ${(local.elapsedMs / d.elapsedMs).toFixed(2)}x with ${o.workers} worker processes (wall clock)`);
+    log(`speed-up: ${(local.elapsedMs / d.elapsedMs).toFixed(2)}x with ${describePool(o, pool)} (wall clock)`);
     log(
       `cancelled: ${fmt(d.cancelled)} of ${fmt(d.subtrees)} subtrees (${d.refuted} root moves refuted, ${d.rescouts} scouted again); ${fmt(d.cancelledNodes)} nodes searched in cancelled work`,
     );
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
     ...(flags.has('lookahead') ? { lookahead: Number(flags.get('lookahead')) } : {}),
     verbose: !flags.has('quiet'),
     plain: flags.has('plain'),
+    threads: flags.has('threads'),
   });
   if (result.local.best !== result.distributed.best || result.local.score !== result.distributed.score) process.exitCode = 1;
 }

@@ -31,6 +31,13 @@ export interface WorkerPoolOptions {
   runner?: WorkerRunner;
   /** Handlers per process (default 1: one process per core is the point). */
   concurrency?: number;
+  /**
+   * Run the handlers in this many worker_threads per process (worker.handleInThreads) instead of
+   * in the process's main thread; needs the example's own runner (the CLI has no such flag).
+   */
+  threads?: number;
+  /** Kinds the workers take (default: all the example's kinds). */
+  kinds?: string[];
   /** Called with each line a worker writes to stderr. */
   log?: (line: string) => void;
 }
@@ -51,7 +58,9 @@ export class WorkerPool {
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    this.runner = options.runner ?? defaultRunner();
+    this.runner = options.runner ?? (options.threads !== undefined ? 'own' : defaultRunner());
+    if (this.runner === 'cli' && options.threads !== undefined)
+      throw new RangeError('the atp CLI runs handlers in-process: threads need the own runner');
   }
 
   /** Live worker processes. */
@@ -66,11 +75,18 @@ export class WorkerPool {
 
   /** Start one worker; resolves when it has connected to the coordinator. */
   spawnOne(): Promise<ChildProcess> {
-    const { url, concurrency = 1, log } = this.#options;
+    const { url, concurrency = 1, log, threads, kinds } = this.#options;
     const args =
       this.runner === 'cli'
         ? [CLI_MAIN, 'worker', '--connect', url, '--module', HANDLERS, '--concurrency', String(concurrency)]
-        : [OWN_MAIN, url, String(concurrency)];
+        : [
+            OWN_MAIN,
+            url,
+            '--concurrency',
+            String(concurrency),
+            ...(threads !== undefined ? ['--threads', String(threads)] : []),
+            ...(kinds !== undefined ? ['--kinds', kinds.join(',')] : []),
+          ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.started++;
     this.#live.add(child);
@@ -147,4 +163,16 @@ export class WorkerPool {
     await Promise.all(exits);
     clearTimeout(timer);
   }
+}
+
+/** Pool options for `workers` workers: that many processes, or one process with that many threads. */
+export function poolShape(o: { workers: number; threads?: boolean; runner?: WorkerRunner }, kind: string): Partial<WorkerPoolOptions> {
+  if (o.threads === true) return { threads: o.workers, kinds: [kind] };
+  return { kinds: [kind], ...(o.runner !== undefined ? { runner: o.runner } : {}) };
+}
+
+/** "2 worker processes (atp worker)" or "1 worker process with 2 threads". */
+export function describePool(o: { workers: number; threads?: boolean }, pool: WorkerPool): string {
+  if (o.threads === true) return `1 worker process with ${o.workers} handler threads`;
+  return `${o.workers} worker processes (${pool.runner === 'cli' ? 'atp worker --module handlers.js' : 'worker-main.js'})`;
 }
