@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { toHex } from '../../src/internal/ids.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { ArtifactRecord } from '../../src/store/memory-store.js';
 import type { MessageOf } from '../../src/wire/index.js';
 import { Peer, producer, queryResult, settle, startCoordinator, submit, text } from './harness.js';
 
@@ -54,8 +56,16 @@ interface SimWorker {
 
 const enc = new TextEncoder();
 
-export async function run(cmds: readonly Cmd[], latePolicy: number): Promise<void> {
-  const tc = await startCoordinator({ leaseTtlMs: 1_000, resumeWindowMs: 500, cancelDeadlineMs: 700 });
+/** A memory store whose transitions become durable a few turns later, like a store with group commit. */
+class DeferredCommitStore extends MemoryStore {
+  protected override commit<T>(value: T, changed: readonly ArtifactRecord[]): Promise<T> {
+    if (changed.length === 0) return Promise.resolve(value);
+    return new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(value))));
+  }
+}
+
+export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit = false): Promise<void> {
+  const tc = await startCoordinator({ leaseTtlMs: 1_000, resumeWindowMs: 500, cancelDeadlineMs: 700, ...(groupCommit ? { store: new DeferredCommitStore() } : {}) });
   try {
     const prod = await producer(tc.url);
     prod.send(submit(1, 'k', 'the artifact', { watch: 3, maxAttempts: 1000, latePolicy }));
@@ -197,6 +207,13 @@ describe('exactly once under any interleaving (ATP_SPEC §12)', () => {
   it('with the REJECT late policy, one terminal state and at most one accepted result', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 4, maxLength: 30 }), (cmds) => run(cmds, 0)),
+      { numRuns: Number(process.env.ATP_FC_RUNS ?? 60), verbose: 1 },
+    );
+  });
+
+  it('with a store whose commits are deferred (group commit), one terminal state and at most one accepted result', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(cmdArb, { minLength: 4, maxLength: 30 }), fc.constantFrom(0, 1), (cmds, late) => run(cmds, late, true)),
       { numRuns: Number(process.env.ATP_FC_RUNS ?? 60), verbose: 1 },
     );
   });
