@@ -275,7 +275,7 @@ export class Coordinator implements Core {
     return s;
   }
 
-  // ---- several coordinators on one shared store (ATP_SPEC §11.7) ----------------------------------
+  // ---- several coordinators on one shared store (ATP_SPEC §11.8) ----------------------------------
 
   /** A worker resumes here a session that another (perhaps dead) coordinator held. */
   async #adopt(sessionId: string, tokenHash: Uint8Array, now: number): Promise<ServerSession | undefined> {
@@ -597,27 +597,19 @@ export class Coordinator implements Core {
     for (const h of lost) s.leases.delete(h.lease.leaseId);
     if (lost.length > 0) {
       const refs = lost.map((h) => ({ leaseId: h.lease.leaseId, epoch: h.lease.epoch, sessionId: s.id }));
-      for (const h of lost) {
-        if (s.connected)
-          sendLeaseLost(
-            s,
-            0,
-            fromHex(h.lease.leaseId),
-            h.lease.epoch,
-            h.lease.artifactId,
-            'ATP_ERR_LEASE_EXPIRED',
-            'the lease expired without renewal',
-          );
-      }
-      void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
+      // The holder is told once the store has decided: a result decided just before (and still
+      // being made durable) wins, and then the lease was not lost (ATP_SPEC §5.6).
+      void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED', s);
     }
     this.armExpiry(s);
   }
 
-  async #loseAndReport(refs: Array<{ leaseId: string; epoch: number; sessionId: string }>, code: ErrorCode): Promise<void> {
+  async #loseAndReport(refs: Array<{ leaseId: string; epoch: number; sessionId: string }>, code: ErrorCode, holder?: ServerSession): Promise<void> {
     try {
       const outs = await this.store.loseLeases(refs, code, this.now());
       for (const o of outs) {
+        if (holder?.connected === true)
+          sendLeaseLost(holder, 0, fromHex(o.lease.leaseId), o.lease.epoch, o.lease.artifactId, code, 'the lease expired without renewal');
         this.emit('lease-lost', { leaseId: o.lease.leaseId, artifactId: o.lease.artifactId, epoch: o.lease.epoch, code });
         if (o.changed !== undefined) this.#afterChange(o.changed.view, o.changed.result, o.changed.revoke);
       }

@@ -30,7 +30,7 @@ export interface ClientConnectionOptions {
   reconnect?: boolean;
   /** Give up reconnecting after this long. Default 30 s. */
   reconnectForMs?: number;
-  /** Other coordinators sharing the store, tried in turn when `url` does not answer (ATP_SPEC §11.7). */
+  /** Other coordinators sharing the store, tried in turn when `url` does not answer (ATP_SPEC §11.8). */
   fallbackUrls?: readonly string[];
   /** Transport options (TLS material, timeouts). */
   transport?: ConnectOptions;

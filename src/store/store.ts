@@ -206,7 +206,7 @@ export interface Store {
   pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>>;
   /** Counts by state, for status and metrics. */
   counts(): Promise<Record<StateName, number>>;
-  /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.7). */
+  /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.8). */
   subscribe?(handler: (ev: ExternalEvent) => void): void;
   /**
    * Shared stores: periodic upkeep — this coordinator's liveness heartbeat, and the leases of

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL store: several coordinators share one database (ATP_SPEC §11.7). The database
+ * The PostgreSQL store: several coordinators share one database (ATP_SPEC §11.8). The database
  * decides every transition, each in one transaction guarded by lease id and epoch; leasing takes
  * rows with `FOR UPDATE SKIP LOCKED`, so coordinators never hand out the same artifact twice.
  * Decisions that other coordinators must act on (state changes for their watchers, revokes for
@@ -860,7 +860,7 @@ export class PostgresStore implements Store {
   /**
    * Heartbeat this coordinator, and reclaim the sessions of coordinators silent for longer than
    * the resume window: their leases are lost (failed attempts) and re-issued, as after an abrupt
-   * leave (ATP_SPEC §11.7).
+   * leave (ATP_SPEC §11.8).
    */
   async maintain(now: number, resumeWindowMs: number): Promise<LossOutcome[]> {
     await this.#pool.query('UPDATE atp_coordinators SET heartbeat_at = $2 WHERE id = $1', [this.coordinatorId, Math.round(now)]);
