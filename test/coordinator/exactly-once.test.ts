@@ -127,7 +127,7 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
         case 'partial': {
           const w = workers[c.w]!;
           const l = pick(w, c.k);
-          if (l !== undefined) w.peer.send({ type: 'PARTIAL', stream: 0, leaseId: l.leaseId, epoch: l.epoch, seq: l.lastPartialSeq + 1, data: enc.encode('p') });
+          if (l !== undefined) w.peer.send({ type: 'PARTIAL', stream: (w.stream += 2), leaseId: l.leaseId, epoch: l.epoch, seq: l.lastPartialSeq + 1, data: enc.encode('p') });
           break;
         }
         case 'reconnect': {
@@ -178,6 +178,20 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
     }
     if (finisher.log.some((m) => m.type === 'ACK' && m.ackedType === 0x0027)) accepted.push('finisher');
     assert.ok(accepted.length <= 1, `at most one result accepted, got ${accepted.join(', ')}`);
+    // A lease whose result was acknowledged was not also lost (no LEASE_LOST notice for it), unless
+    // the late policy took the result of a lost lease.
+    for (const w of latePolicy === 0 ? workers : []) {
+      const acked = new Set<string>();
+      const lost = new Set<string>();
+      w.peers.forEach((p, conn) => {
+        for (const m of p.log) {
+          if (m.type === 'ACK' && m.ackedType === 0x0027) acked.add(toHex(m.subject));
+          if (m.type === 'LEASE_LOST' && m.stream === 0) lost.add(toHex(m.leaseId));
+        }
+        void conn;
+      });
+      for (const id of acked) assert.ok(!lost.has(id), `lease ${id} was both acknowledged and reported lost`);
+    }
 
     const results = prod.log.filter((m) => m.type === 'RESULT' && m.stream === 1);
     assert.equal(results.length, 1, 'the watcher sees exactly one RESULT');

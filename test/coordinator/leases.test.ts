@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { randomId, toHex } from '../../src/internal/ids.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import type { ArtifactRecord } from '../../src/store/memory-store.js';
 import type { Message } from '../../src/wire/index.js';
 import { code, producer, query, queryResult, settle, startCoordinator, submitOne, text, worker } from './harness.js';
 import type { Peer, TestCoordinator } from './harness.js';
@@ -386,6 +388,44 @@ describe('cancel and revoke (ATP_SPEC §8)', () => {
     w.send({ type: 'COMPLETE', stream: 3, leaseId: l.leaseId, epoch: 1, result: new Uint8Array(0) });
     assert.ok([code('ATP_ERR_CANCELLED'), code('ATP_ERR_STALE_LEASE')].includes((await w.next('LEASE_LOST', (m) => m.stream === 3)).code));
     assert.equal((await query(p, acc.artifactId)).state, 5);
+    p.close();
+    w.close();
+  });
+});
+
+/** A memory store whose commits wait until the test opens the gate (a slow durable write). */
+class GatedStore extends MemoryStore {
+  gated = false;
+  #waiting: Array<() => void> = [];
+  protected override commit<T>(value: T, changed: readonly ArtifactRecord[]): Promise<T> {
+    if (!this.gated || changed.length === 0) return Promise.resolve(value);
+    return new Promise((resolve) => this.#waiting.push(() => resolve(value)));
+  }
+  open_(): void {
+    this.gated = false;
+    for (const f of this.#waiting.splice(0)) f();
+  }
+}
+
+describe('expiry racing a result that is being made durable', () => {
+  it('a COMPLETE decided before the ttl ran out is acknowledged, and the lease is not reported lost', async () => {
+    const store = new GatedStore();
+    tc = await startCoordinator({ store, leaseTtlMs: 1_000 });
+    const p = await producer(tc.url);
+    const acc = await submitOne(p, 'k', 'slow write');
+    const w = await worker(tc.url, ['k'], 1);
+    const l = await w.next('LEASE');
+    store.gated = true;
+    w.send({ type: 'COMPLETE', stream: 1, leaseId: l.leaseId, epoch: 1, result: enc.encode('kept') });
+    await settle();
+    tc.clock.advance(1_001); // the expiry check runs while the result is not yet durable
+    await settle();
+    store.open_();
+    await w.next('ACK', (m) => m.stream === 1);
+    await settle();
+    assert.equal((await w.take('LEASE_LOST')).length, 0, 'no LEASE_LOST for a lease whose result was accepted');
+    assert.equal(text((await queryResult(p, acc.artifactId)).result), 'kept');
+    assert.equal(tc.events.filter((e) => e.event === 'lease-lost').length, 0);
     p.close();
     w.close();
   });
