@@ -7,7 +7,7 @@
  * position, the depth and the ply, never on the window or on what was searched before. That is
  * what lets a search split across processes return exactly the score of the same search run in one.
  */
-import { evaluate, PIECE_VALUE } from './evaluate.js';
+import { evaluate, PIECE_VALUE, SQUARE_VALUE } from './evaluate.js';
 import { MAX_MOVES, MAX_PLY, MoveFlag, type Position } from './movegen.js';
 
 /** Larger than any score. */
@@ -92,6 +92,8 @@ export class AlphaBeta {
 
   constructor(pos: Position) {
     this.pos = pos;
+    // The evaluation's table is summed incrementally by make/unmake: evaluate() is one read.
+    pos.trackSquareValues(SQUARE_VALUE);
   }
 
   /**

@@ -80,7 +80,7 @@ const KING_TABLE = [
  * Material plus table value of every piece code on every 0x88 square, from White's point of view
  * (positive for White's pieces, negative for Black's): one lookup per piece at evaluation time.
  */
-const SQUARE_VALUE = new Int32Array(16 * 128);
+export const SQUARE_VALUE = new Int32Array(16 * 128);
 const TABLES = [[], PAWN_TABLE, KNIGHT_TABLE, BISHOP_TABLE, ROOK_TABLE, QUEEN_TABLE, KING_TABLE];
 for (let type = 1; type <= KING; type++) {
   const table = TABLES[type]!;
@@ -95,6 +95,11 @@ for (let type = 1; type <= KING; type++) {
 
 /** Static score of the position for the side to move, in centipawns. */
 export function evaluate(pos: Position): number {
+  return pos.side === BLACK ? -pos.squareScore : pos.squareScore;
+}
+
+/** The same score by a scan of the board (a check of the incremental one). */
+export function evaluateByScan(pos: Position): number {
   const b = pos.board;
   let score = 0;
   for (let sq = 0; sq < 120; sq++) {

@@ -88,12 +88,19 @@ export class Position {
   readonly kingSquare = new Int32Array(2);
   /** Plies made since the position was set (the undo stack depth). */
   ply = 0;
+  /**
+   * Sum of a per-(piece, square) table over the board, kept up to date by make/unmake once
+   * trackSquareValues() has given the table (an evaluation's material and piece-square terms).
+   */
+  squareScore = 0;
+  #squareValues: Int32Array | undefined;
 
   readonly #undoCaptured = new Int8Array(MAX_PLY);
   readonly #undoCastling = new Uint8Array(MAX_PLY);
   readonly #undoEp = new Int16Array(MAX_PLY);
   readonly #undoHalfmove = new Int32Array(MAX_PLY);
   readonly #undoMove = new Int32Array(MAX_PLY);
+  readonly #undoScore = new Int32Array(MAX_PLY);
   /** Move buffers for perft, MAX_MOVES per ply (allocated by the first perft). */
   #perftMoves: Int32Array | undefined;
   /** Pin direction (king outwards) per square, valid where #pinStamp equals #stamp. */
@@ -153,6 +160,22 @@ export class Position {
     this.halfmoveClock = Number.parseInt(half, 10) || 0;
     this.fullmoveNumber = Number.parseInt(full, 10) || 1;
     this.ply = 0;
+    this.#sumSquareValues();
+  }
+
+  /** Keep `squareScore` = the sum of table[piece * 128 + square] over the pieces on the board. */
+  trackSquareValues(table: Int32Array): void {
+    if (table.length < 16 * 128) throw new RangeError('a square-value table has 16 * 128 entries');
+    this.#squareValues = table;
+    this.#sumSquareValues();
+  }
+
+  #sumSquareValues(): void {
+    const t = this.#squareValues;
+    let sum = 0;
+    if (t !== undefined)
+      for (let sq = 0; sq < 128; sq++) if ((sq & 0x88) === 0 && this.board[sq] !== 0) sum += t[this.board[sq]! * 128 + sq]!;
+    this.squareScore = sum;
   }
 
   /** The position as a FEN string. */
@@ -410,20 +433,27 @@ export class Position {
     this.#undoCastling[ply] = this.castling;
     this.#undoEp[ply] = this.epSquare;
     this.#undoHalfmove[ply] = this.halfmoveClock;
-    b[to] = promo !== 0 ? this.side | promo : piece;
+    this.#undoScore[ply] = this.squareScore;
+    const placed = promo !== 0 ? this.side | promo : piece;
+    b[to] = placed;
     b[from] = 0;
+    const t = this.#squareValues;
+    let capSq = to;
     if (flag === MoveFlag.EN_PASSANT) {
-      const capSq = this.side === WHITE ? to - 16 : to + 16;
+      capSq = this.side === WHITE ? to - 16 : to + 16;
       captured = b[capSq]!;
       b[capSq] = 0;
     } else if (flag === MoveFlag.CASTLE) {
-      if (to > from) {
-        b[to - 1] = b[to + 1]!;
-        b[to + 1] = 0;
-      } else {
-        b[to + 1] = b[to - 2]!;
-        b[to - 2] = 0;
-      }
+      const rook = this.side | ROOK;
+      const rookFrom = to > from ? to + 1 : to - 2;
+      const rookTo = to > from ? to - 1 : to + 1;
+      b[rookTo] = rook;
+      b[rookFrom] = 0;
+      if (t !== undefined) this.squareScore += t[rook * 128 + rookTo]! - t[rook * 128 + rookFrom]!;
+    }
+    if (t !== undefined) {
+      this.squareScore += t[placed * 128 + to]! - t[piece * 128 + from]!;
+      if (captured !== 0) this.squareScore -= t[captured * 128 + capSq]!;
     }
     this.#undoCaptured[ply] = captured;
     if ((piece & 7) === KING) this.kingSquare[this.side >> 3] = to;
@@ -468,6 +498,7 @@ export class Position {
     this.castling = this.#undoCastling[ply]!;
     this.epSquare = this.#undoEp[ply]!;
     this.halfmoveClock = this.#undoHalfmove[ply]!;
+    this.squareScore = this.#undoScore[ply]!;
   }
 
   /** The piece captured by the last move made (0 if none). */
