@@ -141,7 +141,7 @@ export class Peer {
   /** The next (not yet taken) message matching `what`; waits up to `timeoutMs` of real time as a safety net. */
   next<N extends MessageName>(what: N, pred?: (m: MessageOf<N>) => boolean, timeoutMs?: number): Promise<MessageOf<N>>;
   next(what: Pred, pred?: undefined, timeoutMs?: number): Promise<Message>;
-  next(what: MessageName | Pred, pred?: (m: never) => boolean, timeoutMs = 5000): Promise<Message> {
+  next(what: MessageName | Pred, pred?: (m: never) => boolean, timeoutMs = 15_000): Promise<Message> {
     const p: Pred = typeof what === 'function' ? what : (m) => m.type === what && (pred === undefined || (pred as (m: Message) => boolean)(m));
     const i = this.#inbox.findIndex(p);
     if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0]!);

@@ -42,7 +42,7 @@ function countResults(client: Client, tag: string): Map<string, number> {
 }
 
 describe('worker processes killed and stopped (over loopback TCP)', () => {
-  it('re-issues the leases of a worker killed with -9 after the resume window, and every artifact completes once', { timeout: 60_000 }, async () => {
+  it('re-issues the leases of a worker killed with -9 after the resume window, and every artifact completes once', { timeout: 120_000 }, async () => {
     const { client, store, url } = await setUp({ resumeWindowMs: 300, leaseTtlMs: 10_000 });
     const results = countResults(client, 'kill');
     const handles = await client.submitMany(Array.from({ length: 8 }, (_, i) => ({ kind: 'echo', payload: `job-${i}`, tags: ['kill'], maxAttempts: 10 })));
@@ -68,7 +68,7 @@ describe('worker processes killed and stopped (over loopback TCP)', () => {
     assert.ok([...results.values()].every((n) => n === 1));
   });
 
-  it('a worker killed with -9 while sending its result: every artifact completes exactly once', { timeout: 60_000 }, async () => {
+  it('a worker killed with -9 while sending its result: every artifact completes exactly once', { timeout: 120_000 }, async () => {
     const { client, store, url } = await setUp({ resumeWindowMs: 300, leaseTtlMs: 10_000 });
     const results = countResults(client, 'mid');
     const handles = await client.submitMany(Array.from({ length: 6 }, (_, i) => ({ kind: 'echo', payload: `mid-${i}`, tags: ['mid'], maxAttempts: 10 })));
@@ -91,7 +91,7 @@ describe('worker processes killed and stopped (over loopback TCP)', () => {
     assert.ok([...results.values()].every((n) => n === 1));
   });
 
-  it('a worker stopped with SIGSTOP past its lease ttl: after SIGCONT its late COMPLETE is refused, and the re-issued lease result is the accepted one', { timeout: 60_000 }, async () => {
+  it('a worker stopped with SIGSTOP past its lease ttl: after SIGCONT its late COMPLETE is refused, and the re-issued lease result is the accepted one', { timeout: 120_000 }, async () => {
     const sentinel = join(tmpdir(), `atp-sigstop-${process.pid}-${Date.now()}`);
     cleanup.push(() => rmSync(sentinel, { force: true }));
     const { client, store, url } = await setUp({ resumeWindowMs: 300, leaseTtlMs: 400 });

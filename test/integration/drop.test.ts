@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 describe('connections dropped at random', () => {
-  it('workers that drop their connection at random points resume, and 3,000 artifacts each complete exactly once', { timeout: 60_000 }, async () => {
+  it('workers that drop their connection at random points resume, and 3,000 artifacts each complete exactly once', { timeout: 120_000 }, async () => {
     const N = 3_000;
     const { coord, store, url } = await startCoordinator({ resumeWindowMs: 3_000, leaseTtlMs: 800 });
     cleanup.push(() => coord.close());

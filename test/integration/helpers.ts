@@ -90,7 +90,7 @@ export class WorkerProcess {
   }
 
   /** Spawn and wait until the worker is connected. */
-  static async start(config: WorkerProcessConfig, timeoutMs = 20_000): Promise<WorkerProcess> {
+  static async start(config: WorkerProcessConfig, timeoutMs = 60_000): Promise<WorkerProcess> {
     const w = new WorkerProcess(config);
     await w.waitFor((e) => e.ev === 'ready', timeoutMs);
     return w;
@@ -102,7 +102,7 @@ export class WorkerProcess {
   }
 
   /** The first event (seen or to come) matching `pred`; rejects after `timeoutMs` as a safety net. */
-  waitFor(pred: (e: ProcessEvent) => boolean, timeoutMs = 20_000): Promise<ProcessEvent> {
+  waitFor(pred: (e: ProcessEvent) => boolean, timeoutMs = 60_000): Promise<ProcessEvent> {
     const seen = this.events.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -139,7 +139,7 @@ export async function killAll(): Promise<void> {
 }
 
 /** Resolve when `cond()` holds, polling every `everyMs`; rejects after `timeoutMs` as a safety net. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 20): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000, everyMs = 20): Promise<void> {
   const giveUp = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > giveUp) throw new Error(`timed out waiting for ${what}`);

@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 describe('WebSocket', () => {
-  it('a worker and a producer over ws:// run submit, partials, result, cancel and query end to end', { timeout: 60_000 }, async () => {
+  it('a worker and a producer over ws:// run submit, partials, result, cancel and query end to end', { timeout: 120_000 }, async () => {
     const { coord, store, url } = await startCoordinator({}, 'ws://127.0.0.1:0');
     cleanup.push(() => coord.close());
     assert.match(url, /^ws:\/\//);
@@ -73,7 +73,7 @@ describe('WebSocket', () => {
     assert.equal(store.accepted.size, 1);
   });
 
-  it('a worker process over ws:// completes a batch submitted over ws://', { timeout: 60_000 }, async () => {
+  it('a worker process over ws:// completes a batch submitted over ws://', { timeout: 120_000 }, async () => {
     const { coord, store, url } = await startCoordinator({}, 'ws://127.0.0.1:0');
     cleanup.push(() => coord.close());
     await WorkerProcess.start({ url, name: 'WS', mode: 'echo', concurrency: 8 });
