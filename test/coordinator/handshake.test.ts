@@ -267,6 +267,35 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     good.close();
   });
 
+  it('answers a preface of another major version with its own preface and closes; closes on an HTTP request without answering (ATP-4.1-3, ATP-4.1-4)', async () => {
+    tc = await startCoordinator();
+    const v2 = await Peer.open(tc.url, { preface: false });
+    v2.transport.write(Buffer.from('ATP2\r\n\r\n'));
+    await v2.closed;
+    assert.equal(v2.bytesIn, 8, 'the ATP1 preface and nothing else');
+    assert.equal(v2.log.length, 0);
+    const http = await Peer.open(tc.url, { preface: false });
+    http.transport.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await http.closed;
+    assert.equal(http.bytesIn, 0, 'not answered');
+  });
+
+  it('closes with ATP_ERR_FRAME_TOO_LARGE a HELLO over 16 KiB (ATP-4.5-1)', async () => {
+    tc = await startCoordinator();
+    const p = await Peer.open(tc.url);
+    p.send(hello({ agent: 'a'.repeat(200), kinds: Array.from({ length: 200 }, (_, i) => `kind-${i}-${'x'.repeat(100)}`) }));
+    assert.equal((await p.goaway()).code, code('ATP_ERR_FRAME_TOO_LARGE'));
+  });
+
+  it('closes with ATP_ERR_ENHANCE_YOUR_CALM a flood of unknown frame types', async () => {
+    tc = await startCoordinator();
+    const p = await producer(tc.url);
+    const one = Buffer.alloc(12);
+    one.writeUInt16BE(0x0a0a, 4);
+    p.sendRaw(Buffer.concat(Array.from({ length: 1001 }, () => one)));
+    assert.equal((await p.goaway()).code, code('ATP_ERR_ENHANCE_YOUR_CALM'));
+  });
+
   it('ignores unregistered and GREASE frame types', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);

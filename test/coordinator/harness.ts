@@ -98,7 +98,11 @@ export class Peer {
     return this.#closed;
   }
 
+  /** Bytes received, preface included. */
+  bytesIn = 0;
+
   #data(chunk: Uint8Array): void {
+    this.bytesIn += chunk.length;
     if (this.#prefaceLeft > 0) {
       const n = Math.min(this.#prefaceLeft, chunk.length);
       this.#prefaceLeft -= n;
