@@ -2,7 +2,7 @@
  * Distributed alpha-beta end to end: the same search in one process, then split over W worker
  * processes through an in-process coordinator; both answers, the speed-up and the cancelled work.
  *
- *   node dist/examples/chess/run-search.js [--fen FEN] [--depth 7] [--workers 2] [--lookahead 4] [--threads] [--quiet] [--plain]
+ *   node dist/examples/chess/run-search.js [--fen FEN] [--depth 7] [--workers 2] [--lookahead 4] [--eldest 1] [--split-depths 2] [--threads] [--quiet] [--plain]
  */
 import { pathToFileURL } from 'node:url';
 import { Client } from '../../src/client/client.js';
@@ -22,6 +22,7 @@ export interface RunSearchOptions {
   depth: number;
   workers: number;
   lookahead?: number;
+  eldest?: number;
   runner?: WorkerRunner;
   /** One worker process whose handlers run in `workers` worker_threads, instead of `workers` processes. */
   threads?: boolean;
@@ -29,6 +30,8 @@ export interface RunSearchOptions {
   verbose?: boolean;
   /** Also run the textbook alpha-beta (no split) as a cross-check. */
   plain?: boolean;
+  /** The last this many depths are split (default 2). */
+  splitDepths?: number;
   log?: (line: string) => void;
 }
 
@@ -45,15 +48,27 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 export async function runSearch(o: RunSearchOptions): Promise<RunSearchResult> {
   const log = o.log ?? ((line: string) => console.log(line));
   log(`position ${o.fen}, depth ${o.depth}`);
+  const from = Math.max(2, o.depth - (o.splitDepths ?? 2) + 1);
+  const where = (depth: number) => (depth < from ? 'whole' : 'split');
+  const onEvent =
+    (who: string) =>
+    (e: SearchEvent): void => {
+      if (e.type === 'iteration') {
+        const it = e.iteration;
+        log(
+          `  depth ${it.depth} (${where(it.depth)}${it.depth < from ? '' : `, ${who}`}): best ${it.best} ${formatScore(it.score)}, ${fmt(it.nodes)} nodes, ${(it.elapsedMs / 1000).toFixed(2)} s`,
+        );
+      } else if (e.type === 'best') {
+        log(
+          `    best so far at depth ${e.depth}: ${e.move} ${formatScore(e.score)} (root move ${e.rootMove}/${e.rootMoves}, ${(e.elapsedMs / 1000).toFixed(2)} s)`,
+        );
+      } else if (o.verbose && e.type === 'refuted')
+        log(`    ${e.move} refuted by ${e.by} (<= ${e.bound}); ${e.cancelled} sibling subtrees cancelled`);
+      else if (o.verbose && e.type === 'rescout') log(`    ${e.move}: scouted again at ${e.threshold}`);
+    };
+  const split = o.splitDepths !== undefined ? { splitDepths: o.splitDepths } : {};
   log('single process:');
-  const local = searchLocal(o.fen, o.depth, (e) => {
-    if (e.type === 'iteration')
-      log(`  depth ${e.iteration.depth}: best ${e.iteration.best} ${formatScore(e.iteration.score)} (${fmt(e.iteration.nodes)} nodes)`);
-    else if (e.type === 'best')
-      log(
-        `  depth ${o.depth}: best so far ${e.move} ${formatScore(e.score)} (root move ${e.rootMove}/${e.rootMoves}, ${(e.elapsedMs / 1000).toFixed(2)} s)`,
-      );
-  });
+  const local = searchLocal(o.fen, o.depth, { ...split, onEvent: onEvent('subtrees in turn') });
   log(
     `  => ${local.best} ${formatScore(local.score)}, ${fmt(local.nodes)} nodes, ${fmt(local.subtrees)} subtrees, in ${(local.elapsedMs / 1000).toFixed(2)} s`,
   );
@@ -73,20 +88,11 @@ export async function runSearch(o: RunSearchOptions): Promise<RunSearchResult> {
     await pool.start(o.threads ? 1 : o.workers);
     client = await Client.connect(listener.url);
     log(`distributed over ${describePool(o, pool)} (${listener.url}):`);
-    const onEvent = (e: SearchEvent) => {
-      if (e.type === 'iteration')
-        log(`  depth ${e.iteration.depth} (producer): best ${e.iteration.best} ${formatScore(e.iteration.score)}`);
-      else if (e.type === 'best')
-        log(
-          `  depth ${o.depth}: best so far ${e.move} ${formatScore(e.score)} (root move ${e.rootMove}/${e.rootMoves}, ${(e.elapsedMs / 1000).toFixed(2)} s)`,
-        );
-      else if (o.verbose && e.type === 'refuted')
-        log(`    ${e.move} refuted by ${e.by} (<= ${e.bound}); ${e.cancelled} sibling subtrees cancelled`);
-      else if (o.verbose && e.type === 'rescout') log(`    ${e.move}: scouted again at ${e.threshold}`);
-    };
     const distributed = await searchDistributed(client, o.fen, o.depth, {
+      ...split,
       ...(o.lookahead !== undefined ? { lookahead: o.lookahead } : {}),
-      onEvent,
+      ...(o.eldest !== undefined ? { eldest: o.eldest } : {}),
+      onEvent: onEvent('workers'),
     });
     const d = distributed;
     log(`  => ${d.best} ${formatScore(d.score)}, ${fmt(d.nodes)} nodes in ${(d.elapsedMs / 1000).toFixed(2)} s`);
@@ -128,8 +134,10 @@ async function main(): Promise<void> {
     depth: Number(flags.get('depth') ?? 7),
     workers: Number(flags.get('workers') ?? 2),
     ...(flags.has('lookahead') ? { lookahead: Number(flags.get('lookahead')) } : {}),
+    ...(flags.has('eldest') ? { eldest: Number(flags.get('eldest')) } : {}),
     verbose: !flags.has('quiet'),
     plain: flags.has('plain'),
+    ...(flags.has('split-depths') ? { splitDepths: Number(flags.get('split-depths')) } : {}),
     threads: flags.has('threads'),
   });
   if (result.local.best !== result.distributed.best || result.local.score !== result.distributed.score) process.exitCode = 1;

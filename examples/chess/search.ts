@@ -3,10 +3,11 @@
  * ATP workers (`searchDistributed`): the same algorithm, evaluation and move order, and so the same
  * best move and score. `searchPlain` is the textbook root loop, for a cross-check.
  *
- * Both deepen iteratively at the root: depths 1..D-1 run in this process (they are cheap, and they
- * order the root moves: the previous depth's best first). Depth D is split: a root move's value is
- * the minimum over the opponent's replies of the value of the position after the reply, and the
- * search of each such position is one subtree (a `chess.search` artifact; subtree.ts).
+ * Both deepen iteratively at the root, each depth trying the previous depth's best move first. The
+ * shallow depths run whole in this process (they are cheap); the last `splitDepths` depths (default
+ * 2) are split: a root move's value is the minimum over the opponent's replies of the value of the
+ * position after the reply, and the search of each such position to depth d-2 is one subtree (a
+ * `chess.search` artifact; subtree.ts).
  *
  * - The first root move is valued exactly: its first reply with the open window, then the others
  *   with the window capped at the lowest value found.
@@ -15,10 +16,13 @@
  *   better than the best so far, and is then valued exactly.
  *
  * In one process the subtrees run one after the other and a refutation simply stops the loop. Over
- * ATP, the producer submits every reply of a scouted move as an artifact under a group artifact,
- * and scouts the next `lookahead` root moves speculatively; the coordinator's priorities run the
- * first reply of each move before the younger ones. A refutation cancels the group with its
- * subtree (client.cancel(id, { subtree: true })): the siblings, running or pending, stop.
+ * ATP, each scout is a group artifact under the search's root artifact; the producer submits the
+ * eldest reply (the likeliest refutation) under it and, if that does not refute the move, all the
+ * younger replies at once. Scouts run speculatively ahead of the move being decided (`lookahead`
+ * of them unresolved at all times), against the best score known when they start. A refutation
+ * cancels the group with its subtree (client.cancel(id, { subtree: true })): the siblings still
+ * pending or running stop. A scout whose threshold turned out too low to prove anything is
+ * cancelled and scouted again.
  *
  * Why the answers agree: without transposition table or pruning heuristics a node's value depends
  * only on its position, depth and ply; a fail-hard window only bounds it. The best move is the first
@@ -83,7 +87,7 @@ export interface DistributedReport extends SearchReport {
 /** Progress of a search, as it goes. */
 export type SearchEvent =
   | { type: 'iteration'; iteration: Iteration }
-  | { type: 'best'; move: string; score: number; rootMove: number; rootMoves: number; elapsedMs: number }
+  | { type: 'best'; depth: number; move: string; score: number; rootMove: number; rootMoves: number; elapsedMs: number }
   | { type: 'refuted'; move: string; by: string; bound: number; rootMove: number; cancelled: number }
   | { type: 'rescout'; move: string; threshold: number };
 
@@ -96,8 +100,9 @@ export function formatScore(score: number): string {
   return `${score > 0 ? '+' : ''}${score} cp`;
 }
 
-/** A root move and the positions after each reply (the subtrees of depth D). */
+/** A root move and the positions after each reply (the subtrees). */
 interface RootChild {
+  move: number;
   uci: string;
   /** Value of the root move when the position after it is mate or stalemate (no replies). */
   terminal: number | undefined;
@@ -135,7 +140,7 @@ function iterate(
   return { first, iterations };
 }
 
-/** The root moves in the order of depth D (the previous best first), with their replies. */
+/** The root moves in the order of the next depth (the previous best first), with their replies. */
 function splitRoot(pos: Position, first: number): RootChild[] {
   return orderedMoves(pos, first).map((m) => {
     pos.make(m);
@@ -148,7 +153,7 @@ function splitRoot(pos: Position, first: number): RootChild[] {
     // No reply: the root side has mated (scored from the root: MATE - 1) or stalemated.
     const terminal = replies.length > 0 ? undefined : pos.inCheck() ? MATE - 1 : 0;
     pos.unmake();
-    return { uci: moveToUci(m), terminal, replies };
+    return { move: m, uci: moveToUci(m), terminal, replies };
   });
 }
 
@@ -172,67 +177,84 @@ export function searchPlain(fen: string, depth: number, onIteration?: (it: Itera
   };
 }
 
-/** The split search in one process: the subtrees one after the other, in order. */
-export function searchLocal(fen: string, depth: number, onEvent?: (e: SearchEvent) => void): SearchReport {
-  if (!Number.isInteger(depth) || depth < 2) return searchPlain(fen, depth);
+/** Options of the split search. */
+export interface SplitOptions {
+  /** The last this many depths are split (default 2); the shallower ones run whole in the producer. */
+  splitDepths?: number;
+  onEvent?: (event: SearchEvent) => void;
+}
+
+/** First depth that is split. */
+function splitFrom(depth: number, splitDepths = 2): number {
+  if (!Number.isInteger(splitDepths) || splitDepths < 1) throw new RangeError(`splitDepths must be a positive integer, got ${splitDepths}`);
+  return Math.max(2, depth - splitDepths + 1);
+}
+
+/** The split search in one process: at each split depth, the subtrees one after the other, in order. */
+export function searchLocal(fen: string, depth: number, options: SplitOptions = {}): SearchReport {
+  const pos = new Position(fen);
+  if (!Number.isInteger(depth) || depth < 2 || pos.legalMoves().length === 0) return searchPlain(fen, depth);
+  const { onEvent } = options;
   const started = performance.now();
   const cpu = cpuNow();
-  const pos = new Position(fen);
   const engine = new AlphaBeta(pos);
-  const { first, iterations } = iterate(engine, depth - 1, onEvent && ((it) => onEvent({ type: 'iteration', iteration: it })));
-  const t = performance.now();
-  const children = splitRoot(pos, first);
+  const from = splitFrom(depth, options.splitDepths);
+  let { first, iterations } = iterate(engine, from - 1, onEvent && ((it) => onEvent({ type: 'iteration', iteration: it })));
   const unitEngine = new AlphaBeta(new Position());
   let subtrees = 0;
-  const unit = (fen: string, alpha: number, beta: number) => {
-    subtrees++;
-    return searchSubtreeSync(unitEngine, { fen, depth: depth - 2, alpha, beta, ply: 2, run: '' }).score;
-  };
-  const refutes = (c: RootChild, threshold: number) =>
-    c.terminal !== undefined ? c.terminal <= threshold : c.replies.some((r) => unit(r.fen, threshold, threshold + 1) <= threshold);
-  const exact = (c: RootChild, threshold: number) => {
-    if (c.terminal !== undefined) return c.terminal;
-    let value = INF;
-    for (const r of c.replies) value = Math.min(value, unit(r.fen, threshold, value));
-    return value;
-  };
-  let best = -1;
-  let alpha: number;
-  if (children.length === 0) alpha = engine.searchSync(depth, -INF, INF);
-  else {
-    alpha = exact(children[0]!, -INF);
-    best = 0;
-    onEvent?.({
-      type: 'best',
-      move: children[0]!.uci,
-      score: alpha,
-      rootMove: 1,
-      rootMoves: children.length,
-      elapsedMs: performance.now() - started,
-    });
-    for (let i = 1; i < children.length; i++) {
-      if (refutes(children[i]!, alpha)) continue;
-      alpha = exact(children[i]!, alpha);
-      best = i;
+  for (let d = from; d <= depth; d++) {
+    const t = performance.now();
+    const nodesBefore = unitEngine.nodes;
+    const unit = (fen: string, alpha: number, beta: number) => {
+      subtrees++;
+      return searchSubtreeSync(unitEngine, { fen, depth: d - 2, alpha, beta, ply: 2, run: '' }).score;
+    };
+    const refutes = (c: RootChild, threshold: number) =>
+      c.terminal !== undefined ? c.terminal <= threshold : c.replies.some((r) => unit(r.fen, threshold, threshold + 1) <= threshold);
+    const exact = (c: RootChild, threshold: number) => {
+      if (c.terminal !== undefined) return c.terminal;
+      let value = INF;
+      for (const r of c.replies) value = Math.min(value, unit(r.fen, threshold, value));
+      return value;
+    };
+    const children = splitRoot(pos, first);
+    const emitBest = (i: number, score: number) =>
       onEvent?.({
         type: 'best',
+        depth: d,
         move: children[i]!.uci,
-        score: alpha,
+        score,
         rootMove: i + 1,
         rootMoves: children.length,
         elapsedMs: performance.now() - started,
       });
+    let best = 0;
+    let alpha = exact(children[0]!, -INF);
+    emitBest(0, alpha);
+    for (let i = 1; i < children.length; i++) {
+      if (refutes(children[i]!, alpha)) continue;
+      alpha = exact(children[i]!, alpha);
+      best = i;
+      emitBest(i, alpha);
     }
+    first = children[best]!.move;
+    const it = {
+      depth: d,
+      best: children[best]!.uci,
+      score: alpha,
+      nodes: unitEngine.nodes - nodesBefore,
+      elapsedMs: performance.now() - t,
+    };
+    iterations = [...iterations, it];
+    onEvent?.({ type: 'iteration', iteration: it });
   }
-  const bestUci = best < 0 ? '' : children[best]!.uci;
-  const nodes = engine.nodes + unitEngine.nodes;
-  iterations.push({ depth, best: bestUci, score: alpha, nodes: unitEngine.nodes, elapsedMs: performance.now() - t });
+  const last = iterations.at(-1)!;
   return {
     fen,
     depth,
-    best: bestUci,
-    score: alpha,
-    nodes,
+    best: last.best,
+    score: last.score,
+    nodes: engine.nodes + unitEngine.nodes,
     elapsedMs: performance.now() - started,
     cpuMs: cpuNow() - cpu,
     iterations,
@@ -241,10 +263,14 @@ export function searchLocal(fen: string, depth: number, onEvent?: (e: SearchEven
 }
 
 /** Options of a distributed search. */
-export interface DistributedOptions {
+export interface DistributedOptions extends SplitOptions {
   /** Root moves scouted ahead of the one being decided (default 4). */
   lookahead?: number;
-  onEvent?: (event: SearchEvent) => void;
+  /**
+   * Replies of a scouted move submitted first (default 1); the others follow only if none of these
+   * refutes the move. 0 submits every reply at once (more speculation, more cancelled work).
+   */
+  eldest?: number;
 }
 
 /** The split search of `fen` to `depth` over the workers of the coordinator `client` talks to. */
@@ -272,13 +298,17 @@ class DistributedSearch {
   readonly #client: Client;
   readonly #fen: string;
   readonly #depth: number;
+  readonly #splitFrom: number;
   readonly #lookahead: number;
+  readonly #eldest: number;
   readonly #emit: (e: SearchEvent) => void;
   readonly #run = randomUUID();
   readonly #started = performance.now();
   readonly #outcomes: Array<Promise<unknown>> = [];
   #rootId = '';
   #groups = 0;
+  /** The depth being split, and its root moves. */
+  #iterationDepth = 0;
   #children: RootChild[] = [];
   submitted = 0;
   cancelled = 0;
@@ -296,45 +326,61 @@ class DistributedSearch {
     this.#client = client;
     this.#fen = fen;
     this.#depth = depth;
+    this.#splitFrom = splitFrom(depth, options.splitDepths);
     this.#lookahead = lookahead;
+    const eldest = options.eldest ?? 1;
+    if (!Number.isInteger(eldest) || eldest < 0) throw new RangeError(`eldest must be a non-negative integer, got ${eldest}`);
+    this.#eldest = eldest;
     this.#emit = options.onEvent ?? (() => undefined);
   }
 
   async run(): Promise<DistributedReport> {
-    const D = this.#depth;
     const cpu = cpuNow();
     const pos = new Position(this.#fen);
     const engine = new AlphaBeta(pos);
-    const { first, iterations } = iterate(engine, D - 1, (it) => this.#emit({ type: 'iteration', iteration: it }));
+    const noMoves = pos.legalMoves().length === 0;
+    let { first, iterations } = iterate(engine, noMoves ? this.#depth : this.#splitFrom - 1, (it) =>
+      this.#emit({ type: 'iteration', iteration: it }),
+    );
     const t = performance.now();
-    const children = (this.#children = splitRoot(pos, first));
-    let best = -1;
-    let alpha: number;
-    if (children.length === 0) alpha = engine.searchSync(D, -INF, INF);
-    else {
+    if (!noMoves) {
       const root = await this.#client.submit({
         kind: 'chess.search.root',
-        payload: JSON.stringify({ fen: this.#fen, depth: D, run: this.#run }),
+        payload: JSON.stringify({ fen: this.#fen, depth: this.#depth, run: this.#run }),
         follow: 'none',
       });
       this.#rootId = root.id;
       try {
-        [best, alpha] = await this.#searchRoot(iterations);
+        for (let d = this.#splitFrom; d <= this.#depth; d++) {
+          const started = performance.now();
+          const nodesBefore = this.workerNodes;
+          this.#iterationDepth = d;
+          this.#children = splitRoot(pos, first);
+          const [best, score] = await this.#searchRoot(iterations);
+          first = this.#children[best]!.move;
+          const it = {
+            depth: d,
+            best: this.#children[best]!.uci,
+            score,
+            nodes: this.workerNodes - nodesBefore,
+            elapsedMs: performance.now() - started,
+          };
+          iterations = [...iterations, it];
+          this.#emit({ type: 'iteration', iteration: it });
+        }
       } finally {
         // Nothing of this search is needed any more: cancel what is left of it (the group artifacts).
         await this.#client.cancel(this.#rootId, { subtree: true, reason: 'search finished' });
       }
       await Promise.all(this.#outcomes);
     }
-    const producerNodes = engine.nodes;
-    const bestUci = best < 0 ? '' : children[best]!.uci;
-    iterations.push({ depth: D, best: bestUci, score: alpha, nodes: this.workerNodes, elapsedMs: performance.now() - t });
+    const last = iterations.at(-1)!;
     return {
       fen: this.#fen,
-      depth: D,
-      best: bestUci,
-      score: alpha,
-      nodes: producerNodes + this.workerNodes,
+      depth: this.#depth,
+      best: last.best,
+      score: last.score,
+      nodes: engine.nodes + this.workerNodes,
       elapsedMs: performance.now() - this.#started,
       cpuMs: cpuNow() - cpu,
       iterations,
@@ -345,29 +391,42 @@ class DistributedSearch {
       workerBusyMs: this.workerBusyMs,
       workerCpuMs: this.workerCpuMs,
       splitElapsedMs: performance.now() - t,
-      producerNodes,
+      producerNodes: engine.nodes,
       refuted: this.refuted,
       rescouts: this.rescouts,
     };
   }
 
-  /** Depth D over the workers; returns [index of the best root move, its score]. */
+  /** One split depth over the workers; returns [index of the best root move, its score]. */
   async #searchRoot(iterations: Iteration[]): Promise<[number, number]> {
     const children = this.#children;
     const scouts = new Map<number, Scout>();
-    const scoutAhead = (from: number, threshold: number) => {
-      for (let k = from; k < Math.min(children.length, from + this.#lookahead + 1); k++)
-        if (!scouts.has(k)) scouts.set(k, this.#scout(k, threshold));
+    // Speculation: `lookahead` + 1 scouts are kept unresolved ahead of the move being decided;
+    // as one resolves, the next root move is scouted against the best score known then.
+    let threshold: number;
+    let next = 1;
+    let unresolved = 0;
+    const fill = () => {
+      while (next < children.length && unresolved <= this.#lookahead) {
+        const scout = this.#scout(next++, threshold);
+        unresolved++;
+        const settled = () => {
+          unresolved--;
+          fill();
+        };
+        scout.refuted.then(settled, settled);
+        scouts.set(next - 1, scout);
+      }
     };
     // While the first move is valued, the next ones are scouted against a guess: the score of the
     // last depth of the same parity, less a margin (a refutation below the final alpha stands).
-    const guess = (iterations.at(-2)?.score ?? iterations.at(-1)?.score ?? 0) - 25;
-    scoutAhead(1, guess);
+    threshold = (iterations.at(-2)?.score ?? iterations.at(-1)?.score ?? 0) - 25;
+    fill();
     let alpha = await this.#exact(0, -INF);
+    threshold = alpha;
     let best = 0;
     this.#emitBest(0, alpha);
     for (let i = 1; i < children.length; i++) {
-      scoutAhead(i, alpha);
       let better: boolean;
       for (;;) {
         const scout = scouts.get(i)!;
@@ -387,6 +446,7 @@ class DistributedSearch {
       scouts.delete(i);
       if (better) {
         alpha = await this.#exact(i, alpha);
+        threshold = alpha;
         best = i;
         this.#emitBest(i, alpha);
       }
@@ -397,6 +457,7 @@ class DistributedSearch {
   #emitBest(i: number, score: number): void {
     this.#emit({
       type: 'best',
+      depth: this.#iterationDepth,
       move: this.#children[i]!.uci,
       score,
       rootMove: i + 1,
@@ -406,23 +467,30 @@ class DistributedSearch {
   }
 
   /**
-   * Scheduling (higher runs first): exact values (the producer waits on them), then the first reply
+   * Scheduling (higher runs first): exact values (the producer waits on them), then the eldest reply
    * of each scouted root move (it refutes the move most of the time), earlier root moves first, and
-   * only then the younger replies, which a refutation usually makes useless (they are cancelled
-   * while still pending). This is "young brothers wait", done by the coordinator's queue.
+   * only then the younger replies, which a refutation usually makes useless ("young brothers wait";
+   * with `eldest: 0` all replies are submitted at once and this order is what keeps them waiting).
    */
   #priority(i: number, reply: number): number {
     return (reply === 0 ? 240 : 190) - Math.min(i, 45);
   }
 
   async #group(phase: string, i: number, threshold: number): Promise<string> {
-    const payload = JSON.stringify({ run: this.#run, n: ++this.#groups, phase, move: this.#children[i]!.uci, threshold });
+    const payload = JSON.stringify({
+      run: this.#run,
+      n: ++this.#groups,
+      depth: this.#iterationDepth,
+      phase,
+      move: this.#children[i]!.uci,
+      threshold,
+    });
     const h = await this.#client.submit({ kind: 'chess.search.group', payload, parentId: this.#rootId, follow: 'none' });
     return h.id;
   }
 
   #unitSpec(fen: string, alpha: number, beta: number, parentId: string, priority: number): SubmitSpec {
-    const task: SubtreeTask = { fen, depth: this.#depth - 2, alpha, beta, ply: 2, run: this.#run };
+    const task: SubtreeTask = { fen, depth: this.#iterationDepth - 2, alpha, beta, ply: 2, run: this.#run };
     return { kind: 'chess.search', payload: JSON.stringify(task), parentId, priority, maxAttempts: 10 };
   }
 
@@ -469,39 +537,42 @@ class DistributedSearch {
     const refuted = (async () => {
       if (child.terminal !== undefined) return child.terminal <= threshold;
       const group = await groupId;
-      const answers = await this.#submitUnits(
-        child.replies.map((r, j) => this.#unitSpec(r.fen, threshold, threshold + 1, group, this.#priority(i, j))),
-      );
-      return new Promise<boolean>((resolve, reject) => {
-        let passed = 0;
-        let settled = false;
-        answers.forEach((p, j) =>
-          p.then((a) => {
-            if (settled || a === undefined) return;
-            if (a.score <= threshold) {
-              settled = true;
-              this.refuted++;
-              resolve(true);
-              this.#cancel(group).then((r) => {
-                // The group itself is counted among the cancelled.
-                this.#emit({
-                  type: 'refuted',
-                  move: child.uci,
-                  by: child.replies[j]!.uci,
-                  bound: threshold,
-                  rootMove: i + 1,
-                  cancelled: Math.max(0, r.cancelled - 1),
-                });
-              }, reject);
-            } else if (++passed === answers.length) {
-              settled = true;
-              resolve(false);
-            }
-          }, reject),
-        );
-      });
+      // The eldest replies first; the younger ones only once the eldest have failed to refute.
+      const cut = this.#eldest === 0 ? child.replies.length : Math.min(this.#eldest, child.replies.length);
+      for (const [from, to] of [
+        [0, cut],
+        [cut, child.replies.length],
+      ] as const) {
+        if (from === to) continue;
+        const specs = child.replies
+          .slice(from, to)
+          .map((r, k) => this.#unitSpec(r.fen, threshold, threshold + 1, group, this.#priority(i, from + k)));
+        const refutation = await this.#firstRefutation(await this.#submitUnits(specs), threshold);
+        if (refutation === undefined) continue;
+        this.refuted++;
+        // Every sibling still pending or running is useless now.
+        const r = await this.#cancel(group);
+        const by = child.replies[from + refutation]!.uci;
+        // The group itself is counted among the cancelled.
+        this.#emit({ type: 'refuted', move: child.uci, by, bound: threshold, rootMove: i + 1, cancelled: Math.max(0, r.cancelled - 1) });
+        return true;
+      }
+      return false;
     })();
     return { threshold, groupId, refuted };
+  }
+
+  /** Index of the first answer (in arrival order) at or below `threshold`, or undefined if none is. */
+  #firstRefutation(answers: Array<Promise<SearchAnswer | undefined>>, threshold: number): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      let passed = 0;
+      answers.forEach((p, k) =>
+        p.then((a) => {
+          if (a !== undefined && a.score <= threshold) resolve(k);
+          else if (++passed === answers.length) resolve(undefined);
+        }, reject),
+      );
+    });
   }
 
   /** The exact value of root move i, known to be above `threshold` (-INF for the first move). */
