@@ -8,7 +8,7 @@ import type { Clock } from '../internal/clock.js';
 import { artifactDigest, defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
-import { ARTIFACT_STATE_NAMES, ArtifactState, LatePolicy, Role, WatchFlags, WatchScope, isTerminalState } from '../wire/index.js';
+import { ARTIFACT_STATE_NAMES, LatePolicy, Role, WatchFlags, WatchScope, isTerminalState } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
 import { ArtifactHandle } from './handle.js';
 import type { ArtifactEvent, ArtifactOutcome } from './handle.js';
@@ -180,17 +180,9 @@ export class Client {
         handle.pushPartial(m.seq, m.epoch, m.data.slice());
         return;
       case 'RESULT': {
-        const outcome: ArtifactOutcome = {
-          state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
-          code: m.code === 0 ? null : codeOfWire(m.code),
-          message: m.message,
-          result: m.result.slice(),
-          checkpoint: m.checkpoint.slice(),
-          digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
-        };
         this.connection.unlisten(stream);
         this.#handles.delete(handle.id);
-        handle.settle(outcome);
+        handle.settle(outcomeOf(m));
         return;
       }
       default:
@@ -277,14 +269,7 @@ export class Client {
           resolve(undefined);
         } else if (m.type === 'RESULT') {
           conn.unlisten(stream);
-          resolve({
-            state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
-            code: m.code === 0 ? null : codeOfWire(m.code),
-            message: m.message,
-            result: m.result.slice(),
-            checkpoint: m.checkpoint.slice(),
-            digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
-          });
+          resolve(outcomeOf(m));
         }
       });
       conn.send({ type: 'QUERY', stream, artifactId: fromHex(id), withResult: 1 });
@@ -317,14 +302,7 @@ export class Client {
         ev = {
           id: toHex(m.artifactId),
           type: 'result',
-          outcome: {
-            state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
-            code: m.code === 0 ? null : codeOfWire(m.code),
-            message: m.message,
-            result: m.result.slice(),
-            checkpoint: m.checkpoint.slice(),
-            digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
-          },
+          outcome: outcomeOf(m),
         };
       if (ev !== undefined) {
         queue.push(ev);
@@ -370,6 +348,17 @@ export class Client {
   }
 }
 
+/** The outcome a RESULT carries (bytes copied out of the frame). */
+function outcomeOf(m: MessageOf<'RESULT'>): ArtifactOutcome {
+  return {
+    state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
+    code: m.code === 0 ? null : codeOfWire(m.code),
+    message: m.message,
+    result: m.result.slice(),
+    checkpoint: m.checkpoint.slice(),
+    digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
+  };
+}
+
 /** Terminal state names. */
 export const TERMINAL_STATES = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'] as const;
-void ArtifactState;
