@@ -25,13 +25,14 @@ export async function renderTile(artifact: LeasedArtifact, ctx: HandlerContext):
   const pixels = new Uint8Array(tile.w * tile.h * 4);
   const bandRows = Math.ceil(tile.h / FINE_BANDS);
   for (let top = 0; top < tile.h; top += bandRows) {
-    // Give the event loop a turn between slices of work: renewals go out and a revoke aborts us.
-    await nextTurn();
-    ctx.signal.throwIfAborted();
     const band = { x: tile.x, y: tile.y + top, w: tile.w, h: Math.min(bandRows, tile.h - top) };
-    const rgba = renderRegion(scene, band, 1);
-    pixels.set(rgba, top * tile.w * 4);
-    ctx.partial(encodeChunk({ pass: 'fine', step: 1, ...band }, rgba));
+    for (let row = 0; row < band.h; row++) {
+      // Give the event loop a turn after every row: renewals go out and a revoke stops us early.
+      await nextTurn();
+      ctx.signal.throwIfAborted();
+      pixels.set(renderRegion(scene, { ...band, y: band.y + row, h: 1 }, 1), (top + row) * tile.w * 4);
+    }
+    ctx.partial(encodeChunk({ pass: 'fine', step: 1, ...band }, pixels.subarray(top * tile.w * 4, (top + band.h) * tile.w * 4)));
   }
   return encodeChunk({ pass: 'final', step: 1, ...tile }, pixels);
 }

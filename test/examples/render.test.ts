@@ -88,7 +88,7 @@ void describe('render: the tile handler', () => {
     }
   });
 
-  void it('stops at the next band once its signal is aborted', async () => {
+  void it('stops at the next row once its signal is aborted', async () => {
     const abort = new AbortController();
     const ctx: HandlerContext = {
       signal: abort.signal,
