@@ -65,7 +65,12 @@ class DeferredCommitStore extends MemoryStore {
 }
 
 export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit = false): Promise<void> {
-  const tc = await startCoordinator({ leaseTtlMs: 1_000, resumeWindowMs: 500, cancelDeadlineMs: 700, ...(groupCommit ? { store: new DeferredCommitStore() } : {}) });
+  const tc = await startCoordinator({
+    leaseTtlMs: 1_000,
+    resumeWindowMs: 500,
+    cancelDeadlineMs: 700,
+    ...(groupCommit ? { store: new DeferredCommitStore() } : {}),
+  });
   try {
     const prod = await producer(tc.url);
     prod.send(submit(1, 'k', 'the artifact', { watch: 3, maxAttempts: 1000, latePolicy }));
@@ -115,19 +120,45 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
         case 'fail': {
           const w = workers[c.w]!;
           const l = pick(w, c.k);
-          if (l !== undefined) w.peer.send({ type: 'FAIL', stream: (w.stream += 2), leaseId: l.leaseId, epoch: l.epoch, code: 0, retryable: c.retryable ? 1 : 0, message: 'x' });
+          if (l !== undefined)
+            w.peer.send({
+              type: 'FAIL',
+              stream: (w.stream += 2),
+              leaseId: l.leaseId,
+              epoch: l.epoch,
+              code: 0,
+              retryable: c.retryable ? 1 : 0,
+              message: 'x',
+            });
           break;
         }
         case 'release': {
           const w = workers[c.w]!;
           const l = pick(w, c.k);
-          if (l !== undefined) w.peer.send({ type: 'RELEASE', stream: (w.stream += 2), leaseId: l.leaseId, epoch: l.epoch, hasCheckpoint: 0, checkpoint: new Uint8Array(0), reason: '' });
+          if (l !== undefined)
+            w.peer.send({
+              type: 'RELEASE',
+              stream: (w.stream += 2),
+              leaseId: l.leaseId,
+              epoch: l.epoch,
+              hasCheckpoint: 0,
+              checkpoint: new Uint8Array(0),
+              reason: '',
+            });
           break;
         }
         case 'partial': {
           const w = workers[c.w]!;
           const l = pick(w, c.k);
-          if (l !== undefined) w.peer.send({ type: 'PARTIAL', stream: (w.stream += 2), leaseId: l.leaseId, epoch: l.epoch, seq: l.lastPartialSeq + 1, data: enc.encode('p') });
+          if (l !== undefined)
+            w.peer.send({
+              type: 'PARTIAL',
+              stream: (w.stream += 2),
+              leaseId: l.leaseId,
+              epoch: l.epoch,
+              seq: l.lastPartialSeq + 1,
+              data: enc.encode('p'),
+            });
           break;
         }
         case 'reconnect': {
@@ -136,7 +167,14 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
           await settle();
           collect();
           const peer = await Peer.open(tc.url);
-          w.welcome = await peer.hello({ roles: 1, kinds: ['k'], credits: 0, nodeId: w.nodeId, resumeSessionId: w.welcome.sessionId, resumeToken: w.welcome.resumeToken });
+          w.welcome = await peer.hello({
+            roles: 1,
+            kinds: ['k'],
+            credits: 0,
+            nodeId: w.nodeId,
+            resumeSessionId: w.welcome.sessionId,
+            resumeToken: w.welcome.resumeToken,
+          });
           w.peer = peer;
           w.peers.push(peer);
           w.seen = 0;
@@ -159,7 +197,8 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
     await finisher.hello({ roles: 1, kinds: ['k'], credits: 1 });
     await settle();
     const last = finisher.log.find((m) => m.type === 'LEASE');
-    if (last !== undefined && last.type === 'LEASE') finisher.send({ type: 'COMPLETE', stream: 1, leaseId: last.leaseId, epoch: last.epoch, result: enc.encode('finisher') });
+    if (last !== undefined && last.type === 'LEASE')
+      finisher.send({ type: 'COMPLETE', stream: 1, leaseId: last.leaseId, epoch: last.epoch, result: enc.encode('finisher') });
     await settle();
     collect();
 
@@ -217,22 +256,22 @@ export async function run(cmds: readonly Cmd[], latePolicy: number, groupCommit 
   }
 }
 
-describe('exactly once under any interleaving (ATP_SPEC §12)', () => {
-  it('with the REJECT late policy, one terminal state and at most one accepted result', async () => {
+void describe('exactly once under any interleaving (ATP_SPEC §12)', () => {
+  void it('with the REJECT late policy, one terminal state and at most one accepted result', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 4, maxLength: 30 }), (cmds) => run(cmds, 0)),
       { numRuns: Number(process.env.ATP_FC_RUNS ?? 60), verbose: 1 },
     );
   });
 
-  it('with a store whose commits are deferred (group commit), one terminal state and at most one accepted result', async () => {
+  void it('with a store whose commits are deferred (group commit), one terminal state and at most one accepted result', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 4, maxLength: 30 }), fc.constantFrom(0, 1), (cmds, late) => run(cmds, late, true)),
       { numRuns: Number(process.env.ATP_FC_RUNS ?? 60), verbose: 1 },
     );
   });
 
-  it('with the ACCEPT_IF_UNRESOLVED late policy, one terminal state and at most one accepted result', async () => {
+  void it('with the ACCEPT_IF_UNRESOLVED late policy, one terminal state and at most one accepted result', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(cmdArb, { minLength: 4, maxLength: 30 }), (cmds) => run(cmds, 1)),
       { numRuns: Number(process.env.ATP_FC_RUNS ?? 60), verbose: 1 },

@@ -21,12 +21,16 @@ async function refusedWith(url: string, fields: Parameters<typeof hello>[0]): Pr
   const p = await Peer.open(url);
   p.send(hello(fields));
   const g = await p.goaway();
-  assert.equal(p.log.some((m) => m.type === 'WELCOME'), false, 'no WELCOME before a refusal');
+  assert.equal(
+    p.log.some((m) => m.type === 'WELCOME'),
+    false,
+    'no WELCOME before a refusal',
+  );
   return g.code;
 }
 
-describe('handshake: versions and roles (ATP_SPEC §4.2, §4.3)', () => {
-  it('answers HELLO with WELCOME carrying version 1, the roles, a session id and a 32-byte resume token', async () => {
+void describe('handshake: versions and roles (ATP_SPEC §4.2, §4.3)', () => {
+  void it('answers HELLO with WELCOME carrying version 1, the roles, a session id and a 32-byte resume token', async () => {
     tc = await startCoordinator();
     const p = await Peer.open(tc.url);
     const w = await p.hello({ roles: 7, minVersion: 1, maxVersion: 3, credits: 0 });
@@ -41,19 +45,19 @@ describe('handshake: versions and roles (ATP_SPEC §4.2, §4.3)', () => {
     p.close();
   });
 
-  it('refuses a HELLO with no version in common with GOAWAY ATP_ERR_UNSUPPORTED_VERSION (ATP-4.3-2)', async () => {
+  void it('refuses a HELLO with no version in common with GOAWAY ATP_ERR_UNSUPPORTED_VERSION (ATP-4.3-2)', async () => {
     tc = await startCoordinator();
     assert.equal(await refusedWith(tc.url, { minVersion: 2, maxVersion: 5 }), code('ATP_ERR_UNSUPPORTED_VERSION'));
     assert.equal(await refusedWith(tc.url, { minVersion: 0, maxVersion: 0 }), code('ATP_ERR_UNSUPPORTED_VERSION'));
   });
 
-  it('refuses an empty or unknown role set with ATP_ERR_PARAM', async () => {
+  void it('refuses an empty or unknown role set with ATP_ERR_PARAM', async () => {
     tc = await startCoordinator();
     assert.equal(await refusedWith(tc.url, { roles: 0 }), code('ATP_ERR_PARAM'));
     assert.equal(await refusedWith(tc.url, { roles: 8 }), code('ATP_ERR_PARAM'));
   });
 
-  it('answers a message the session role lacks with ERROR ATP_ERR_FORBIDDEN on its stream, and keeps the connection', async () => {
+  void it('answers a message the session role lacks with ERROR ATP_ERR_FORBIDDEN on its stream, and keeps the connection', async () => {
     tc = await startCoordinator();
     const prod = await producer(tc.url);
     prod.send({ type: 'RENEW', stream: 7, leaseIds: [] });
@@ -71,15 +75,22 @@ describe('handshake: versions and roles (ATP_SPEC §4.2, §4.3)', () => {
     w.close();
   });
 
-  it('closes with ATP_ERR_PROTOCOL a frame that only a coordinator sends', async () => {
+  void it('closes with ATP_ERR_PROTOCOL a frame that only a coordinator sends', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
-    p.send({ type: 'ACCEPTED', stream: 1, artifactId: new Uint8Array(16), digest: { alg: 0, value: new Uint8Array(0) }, state: 1, duplicate: 0 });
+    p.send({
+      type: 'ACCEPTED',
+      stream: 1,
+      artifactId: new Uint8Array(16),
+      digest: { alg: 0, value: new Uint8Array(0) },
+      state: 1,
+      duplicate: 0,
+    });
     assert.equal((await p.goaway()).code, code('ATP_ERR_PROTOCOL'));
   });
 });
 
-describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
+void describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
   const tokens = new Map([
     ['tok-a', { roles: 7, tenant: 'a' }],
     ['tok-b', { roles: 7, tenant: 'b' }],
@@ -87,7 +98,7 @@ describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
   ]);
   const auth = (t: string) => new TextEncoder().encode(t);
 
-  it('refuses a missing token with ATP_ERR_UNAUTHORIZED, a wrong one with ATP_ERR_AUTH_FAILED, a role not granted with ATP_ERR_FORBIDDEN (ATP-4.6-1)', async () => {
+  void it('refuses a missing token with ATP_ERR_UNAUTHORIZED, a wrong one with ATP_ERR_AUTH_FAILED, a role not granted with ATP_ERR_FORBIDDEN (ATP-4.6-1)', async () => {
     tc = await startCoordinator({ tokens });
     assert.equal(await refusedWith(tc.url, { roles: 2 }), code('ATP_ERR_UNAUTHORIZED'));
     assert.equal(await refusedWith(tc.url, { roles: 2, authToken: auth('tok-c') }), code('ATP_ERR_AUTH_FAILED'));
@@ -100,7 +111,7 @@ describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
     ok.close();
   });
 
-  it('without configured tokens the tenant is the empty string: a HELLO naming another tenant is refused (ATP-4.6-4)', async () => {
+  void it('without configured tokens the tenant is the empty string: a HELLO naming another tenant is refused (ATP-4.6-4)', async () => {
     tc = await startCoordinator();
     assert.equal(await refusedWith(tc.url, { roles: 2, tenant: 'x' }), code('ATP_ERR_FORBIDDEN'));
     const p = await Peer.open(tc.url);
@@ -108,7 +119,7 @@ describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
     p.close();
   });
 
-  it('isolates tenants: the same id is two artifacts, another tenant sees UNKNOWN and NOT_FOUND, and workers lease only their tenant (ATP-4.6-5)', async () => {
+  void it('isolates tenants: the same id is two artifacts, another tenant sees UNKNOWN and NOT_FOUND, and workers lease only their tenant (ATP-4.6-5)', async () => {
     tc = await startCoordinator({ tokens });
     const a = await producer(tc.url, { authToken: auth('tok-a') });
     const b = await producer(tc.url, { authToken: auth('tok-b') });
@@ -139,8 +150,8 @@ describe('handshake: auth tokens and tenants (ATP_SPEC §4.6)', () => {
   });
 });
 
-describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
-  it('answers PING before HELLO with PONG, and closes with ATP_ERR_PROTOCOL any other frame before HELLO', async () => {
+void describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
+  void it('answers PING before HELLO with PONG, and closes with ATP_ERR_PROTOCOL any other frame before HELLO', async () => {
     tc = await startCoordinator();
     const p = await Peer.open(tc.url);
     p.send({ type: 'PING', stream: 0, nonce: 77 });
@@ -149,7 +160,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     assert.equal((await p.goaway()).code, code('ATP_ERR_PROTOCOL'));
   });
 
-  it('closes with ATP_ERR_PROTOCOL a second HELLO, after WELCOME or pipelined behind the first', async () => {
+  void it('closes with ATP_ERR_PROTOCOL a second HELLO, after WELCOME or pipelined behind the first', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     p.send(hello());
@@ -164,7 +175,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     assert.equal([...tc.coord.sessions.values()].filter((s) => s.connected).length, 0, 'no session is left open by the pipelined HELLOs');
   });
 
-  it('closes with ATP_ERR_HANDSHAKE_TIMEOUT a connection that sends no HELLO within 10 s', async () => {
+  void it('closes with ATP_ERR_HANDSHAKE_TIMEOUT a connection that sends no HELLO within 10 s', async () => {
     tc = await startCoordinator();
     const p = await Peer.open(tc.url);
     await settle();
@@ -175,7 +186,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     assert.equal((await p.goaway()).code, code('ATP_ERR_HANDSHAKE_TIMEOUT'));
   });
 
-  it('applies the smaller non-zero idle timeout and closes with ATP_ERR_IDLE_TIMEOUT when no frame arrives in it (ATP-4.8-1, ATP-4.8-2)', async () => {
+  void it('applies the smaller non-zero idle timeout and closes with ATP_ERR_IDLE_TIMEOUT when no frame arrives in it (ATP-4.8-1, ATP-4.8-2)', async () => {
     tc = await startCoordinator({ idleTimeoutMs: 30_000 });
     const p = await Peer.open(tc.url);
     const w = await p.hello({ idleTimeoutMs: 4_000 });
@@ -195,7 +206,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     q.close();
   });
 
-  it('announces a heartbeat of at most a third of the idle timeout, so that SDK clients are never idle-closed (ATP-4.8-3)', async () => {
+  void it('announces a heartbeat of at most a third of the idle timeout, so that SDK clients are never idle-closed (ATP-4.8-3)', async () => {
     tc = await startCoordinator({ idleTimeoutMs: 3_000, heartbeatMs: 10_000 });
     const p = await Peer.open(tc.url);
     const w = await p.hello({ idleTimeoutMs: 0 });
@@ -212,11 +223,15 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     }
     assert.equal(downs, 0, 'the producer stayed connected for 20 s with a 3 s idle timeout');
     assert.equal(sessions(), 1);
-    assert.equal(tc.events.filter((e) => e.event === 'session' && e['roles'] === 6).length, 2, 'no reconnect: the raw peer and the client, once each');
+    assert.equal(
+      tc.events.filter((e) => e.event === 'session' && e['roles'] === 6).length,
+      2,
+      'no reconnect: the raw peer and the client, once each',
+    );
     await c.close();
   });
 
-  it('closes with ATP_ERR_ENHANCE_YOUR_CALM a connection that sends more than 10 PINGs in a second (ATP-4.8-5)', async () => {
+  void it('closes with ATP_ERR_ENHANCE_YOUR_CALM a connection that sends more than 10 PINGs in a second (ATP-4.8-5)', async () => {
     tc = await startCoordinator();
     const calm = await producer(tc.url);
     for (let round = 0; round < 3; round++) {
@@ -233,7 +248,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     calm.close();
   });
 
-  it('a malformed frame closes only its own connection, with a GOAWAY naming the code; another session keeps working (ATP-4.9-3)', async () => {
+  void it('a malformed frame closes only its own connection, with a GOAWAY naming the code; another session keeps working (ATP-4.9-3)', async () => {
     tc = await startCoordinator();
     const good = await producer(tc.url);
     const cases: Array<[string, Uint8Array, number]> = [];
@@ -267,7 +282,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     good.close();
   });
 
-  it('answers a preface of another major version with its own preface and closes; closes on an HTTP request without answering (ATP-4.1-3, ATP-4.1-4)', async () => {
+  void it('answers a preface of another major version with its own preface and closes; closes on an HTTP request without answering (ATP-4.1-3, ATP-4.1-4)', async () => {
     tc = await startCoordinator();
     const v2 = await Peer.open(tc.url, { preface: false });
     v2.transport.write(Buffer.from('ATP2\r\n\r\n'));
@@ -280,14 +295,14 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     assert.equal(http.bytesIn, 0, 'not answered');
   });
 
-  it('closes with ATP_ERR_FRAME_TOO_LARGE a HELLO over 16 KiB (ATP-4.5-1)', async () => {
+  void it('closes with ATP_ERR_FRAME_TOO_LARGE a HELLO over 16 KiB (ATP-4.5-1)', async () => {
     tc = await startCoordinator();
     const p = await Peer.open(tc.url);
     p.send(hello({ agent: 'a'.repeat(200), kinds: Array.from({ length: 200 }, (_, i) => `kind-${i}-${'x'.repeat(100)}`) }));
     assert.equal((await p.goaway()).code, code('ATP_ERR_FRAME_TOO_LARGE'));
   });
 
-  it('closes with ATP_ERR_ENHANCE_YOUR_CALM a flood of unknown frame types', async () => {
+  void it('closes with ATP_ERR_ENHANCE_YOUR_CALM a flood of unknown frame types', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const one = Buffer.alloc(12);
@@ -296,7 +311,7 @@ describe('handshake: order and timing (ATP_SPEC §4.1, §4.8, §4.9)', () => {
     assert.equal((await p.goaway()).code, code('ATP_ERR_ENHANCE_YOUR_CALM'));
   });
 
-  it('ignores unregistered and GREASE frame types', async () => {
+  void it('ignores unregistered and GREASE frame types', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const unknown = Buffer.alloc(16);

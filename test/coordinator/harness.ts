@@ -146,7 +146,8 @@ export class Peer {
   next<N extends MessageName>(what: N, pred?: (m: MessageOf<N>) => boolean, timeoutMs?: number): Promise<MessageOf<N>>;
   next(what: Pred, pred?: undefined, timeoutMs?: number): Promise<Message>;
   next(what: MessageName | Pred, pred?: (m: never) => boolean, timeoutMs = 15_000): Promise<Message> {
-    const p: Pred = typeof what === 'function' ? what : (m) => m.type === what && (pred === undefined || (pred as (m: Message) => boolean)(m));
+    const p: Pred =
+      typeof what === 'function' ? what : (m) => m.type === what && (pred === undefined || (pred as (m: Message) => boolean)(m));
     const i = this.#inbox.findIndex(p);
     if (i >= 0) return Promise.resolve(this.#inbox.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
@@ -160,7 +161,11 @@ export class Peer {
       const timer = setTimeout(() => {
         const k = this.#waiters.indexOf(w);
         if (k >= 0) this.#waiters.splice(k, 1);
-        reject(new Error(`no ${typeof what === 'string' ? what : 'matching message'} within ${timeoutMs} ms; received: ${this.log.map((m) => m.type).join(' ')}`));
+        reject(
+          new Error(
+            `no ${typeof what === 'string' ? what : 'matching message'} within ${timeoutMs} ms; received: ${this.log.map((m) => m.type).join(' ')}`,
+          ),
+        );
       }, timeoutMs);
       this.#waiters.push(w);
     });
@@ -170,7 +175,7 @@ export class Peer {
   async take<N extends MessageName>(what: N, pred?: (m: MessageOf<N>) => boolean): Promise<Array<MessageOf<N>>> {
     await settle();
     const out: Array<MessageOf<N>> = [];
-    for (let i = 0; i < this.#inbox.length; ) {
+    for (let i = 0; i < this.#inbox.length;) {
       const m = this.#inbox[i]!;
       if (m.type === what && (pred === undefined || pred(m as unknown as MessageOf<N>))) {
         out.push(m as unknown as MessageOf<N>);
@@ -242,7 +247,12 @@ export async function worker(url: string, kinds: string[] = ['k'], credits = 1, 
 const enc = new TextEncoder();
 
 /** The SUBMIT of an artifact, with the default (content-derived) id unless one is given. */
-export function submit(stream: number, kind: string, payload: string | Uint8Array, fields: Partial<MessageOf<'SUBMIT'>> = {}): MessageOf<'SUBMIT'> {
+export function submit(
+  stream: number,
+  kind: string,
+  payload: string | Uint8Array,
+  fields: Partial<MessageOf<'SUBMIT'>> = {},
+): MessageOf<'SUBMIT'> {
   const bytes = typeof payload === 'string' ? enc.encode(payload) : payload;
   return {
     type: 'SUBMIT',
@@ -266,7 +276,12 @@ export function submit(stream: number, kind: string, payload: string | Uint8Arra
 }
 
 /** Submit one artifact and wait for ACCEPTED; returns it (and the artifact id in hex). */
-export async function submitOne(p: Peer, kind: string, payload: string | Uint8Array, fields: Partial<MessageOf<'SUBMIT'>> = {}): Promise<MessageOf<'ACCEPTED'> & { id: string }> {
+export async function submitOne(
+  p: Peer,
+  kind: string,
+  payload: string | Uint8Array,
+  fields: Partial<MessageOf<'SUBMIT'>> = {},
+): Promise<MessageOf<'ACCEPTED'> & { id: string }> {
   const s = p.stream();
   p.send(submit(s, kind, payload, fields));
   const m = await p.next((x) => (x.type === 'ACCEPTED' || x.type === 'ERROR') && x.stream === s);

@@ -24,8 +24,8 @@ async function submitMany(p: Peer, n: number, fields: Parameters<typeof submitOn
   return ids;
 }
 
-describe('credits (ATP_SPEC §5.2)', () => {
-  it('never sends more LEASEs than credits, and each CREDIT adds to the balance', async () => {
+void describe('credits (ATP_SPEC §5.2)', () => {
+  void it('never sends more LEASEs than credits, and each CREDIT adds to the balance', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitMany(p, 10);
@@ -44,7 +44,7 @@ describe('credits (ATP_SPEC §5.2)', () => {
     w.close();
   });
 
-  it('sends no LEASE to a worker with zero credits', async () => {
+  void it('sends no LEASE to a worker with zero credits', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitMany(p, 2);
@@ -56,7 +56,7 @@ describe('credits (ATP_SPEC §5.2)', () => {
     w.close();
   });
 
-  it('closes with ATP_ERR_FLOW_CONTROL a session whose credits exceed 1,048,576 (ATP-5.2-3)', async () => {
+  void it('closes with ATP_ERR_FLOW_CONTROL a session whose credits exceed 1,048,576 (ATP-5.2-3)', async () => {
     tc = await startCoordinator();
     const w = await worker(tc.url, ['k'], 1_000_000);
     w.send({ type: 'CREDIT', stream: 0, credits: 48_576 });
@@ -66,7 +66,7 @@ describe('credits (ATP_SPEC §5.2)', () => {
     assert.equal((await w.goaway()).code, code('ATP_ERR_FLOW_CONTROL'));
   });
 
-  it('fills a LEASE with the artifact, epoch 1, attempt 1, ttl, deadline and digest (ATP_SPEC §5.1)', async () => {
+  void it('fills a LEASE with the artifact, epoch 1, attempt 1, ttl, deadline and digest (ATP_SPEC §5.1)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'payload bytes', { leaseTtlMs: 4_000, maxDurationMs: 9_000, deadlineMs: 60_000 });
@@ -93,8 +93,8 @@ describe('credits (ATP_SPEC §5.2)', () => {
   });
 });
 
-describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
-  it('keeps every lease of a session alive past its ttl with an empty RENEW, and loses them all when renewals stop', async () => {
+void describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
+  void it('keeps every lease of a session alive past its ttl with an empty RENEW, and loses them all when renewals stop', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     await submitMany(p, 3);
@@ -118,13 +118,15 @@ describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
     for (const m of lost) {
       assert.equal(m.code, code('ATP_ERR_LEASE_EXPIRED'));
       assert.equal(m.stream, 0);
-      assert.ok(leases.some((l) => toHex(l.leaseId) === toHex(m.leaseId) && l.epoch === m.epoch && toHex(l.artifactId) === toHex(m.artifactId)));
+      assert.ok(
+        leases.some((l) => toHex(l.leaseId) === toHex(m.leaseId) && l.epoch === m.epoch && toHex(l.artifactId) === toHex(m.artifactId)),
+      );
     }
     p.close();
     w.close();
   });
 
-  it('answers a RENEW that lists a stale id with LEASE_LOST on its stream, and that id extends nothing, not even another session\'s lease (ATP-5.4-3)', async () => {
+  void it("answers a RENEW that lists a stale id with LEASE_LOST on its stream, and that id extends nothing, not even another session's lease (ATP-5.4-3)", async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     await submitMany(p, 1);
@@ -148,7 +150,7 @@ describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
     other.close();
   });
 
-  it('renews exactly the listed leases of the session', async () => {
+  void it('renews exactly the listed leases of the session', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     await submitMany(p, 2);
@@ -168,7 +170,7 @@ describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
     w.close();
   });
 
-  it('returns an expired lease\'s artifact to PENDING and re-issues it at epoch + 1 with a new lease id (ATP-5.6-1, ATP-5.6-3)', async () => {
+  void it("returns an expired lease's artifact to PENDING and re-issues it at epoch + 1 with a new lease id (ATP-5.6-1, ATP-5.6-3)", async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'x');
@@ -192,7 +194,7 @@ describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
     b.close();
   });
 
-  it('ends a lease at its maximum duration whatever its renewals (ATP_SPEC §5.5)', async () => {
+  void it('ends a lease at its maximum duration whatever its renewals (ATP_SPEC §5.5)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'bounded', { leaseTtlMs: 1_000, maxDurationMs: 2_500 });
@@ -211,7 +213,7 @@ describe('renewal and expiry (ATP_SPEC §5.3, §5.4, §5.6)', () => {
   });
 });
 
-describe('fencing (ATP_SPEC §5.7)', () => {
+void describe('fencing (ATP_SPEC §5.7)', () => {
   /** One artifact whose first lease (held by `old`) expired and whose second lease is held by `cur`. */
   async function reissued() {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
@@ -239,10 +241,18 @@ describe('fencing (ATP_SPEC §5.7)', () => {
     { type: 'CHECKPOINT', stream: s + 4, leaseId: l.leaseId, epoch: l.epoch, data: enc.encode('stale checkpoint') },
     { type: 'COMPLETE', stream: s + 6, leaseId: l.leaseId, epoch: l.epoch, result: enc.encode('stale result') },
     { type: 'FAIL', stream: s + 8, leaseId: l.leaseId, epoch: l.epoch, code: 0, retryable: 0, message: 'stale fail' },
-    { type: 'RELEASE', stream: s + 10, leaseId: l.leaseId, epoch: l.epoch, hasCheckpoint: 1, checkpoint: enc.encode('stale release'), reason: '' },
+    {
+      type: 'RELEASE',
+      stream: s + 10,
+      leaseId: l.leaseId,
+      epoch: l.epoch,
+      hasCheckpoint: 1,
+      checkpoint: enc.encode('stale release'),
+      reason: '',
+    },
   ];
 
-  it('answers every frame under an expired lease with an immediate LEASE_LOST (ATP_ERR_LEASE_EXPIRED) on its stream and changes nothing', async () => {
+  void it('answers every frame under an expired lease with an immediate LEASE_LOST (ATP_ERR_LEASE_EXPIRED) on its stream and changes nothing', async () => {
     const { p, acc, old, l1, cur, l2 } = await reissued();
     for (const f of frames(l1, 101)) {
       old.send(f);
@@ -255,7 +265,11 @@ describe('fencing (ATP_SPEC §5.7)', () => {
       }
     }
     await settle();
-    assert.equal(old.log.filter((m) => m.type === 'ACK' || m.type === 'RENEWED' || m.type === 'ERROR').filter((m) => m.stream > 100).length, 1, 'only RENEWED (renewed 0) besides LEASE_LOST');
+    assert.equal(
+      old.log.filter((m) => m.type === 'ACK' || m.type === 'RENEWED' || m.type === 'ERROR').filter((m) => m.stream > 100).length,
+      1,
+      'only RENEWED (renewed 0) besides LEASE_LOST',
+    );
     const st = await query(p, acc.artifactId);
     assert.equal(st.state, 2);
     assert.equal(st.epoch, 2);
@@ -271,7 +285,7 @@ describe('fencing (ATP_SPEC §5.7)', () => {
     cur.close();
   });
 
-  it('answers frames naming the current lease id with a wrong epoch, or sent by another session, with ATP_ERR_STALE_LEASE and changes nothing', async () => {
+  void it('answers frames naming the current lease id with a wrong epoch, or sent by another session, with ATP_ERR_STALE_LEASE and changes nothing', async () => {
     const { p, acc, old, cur, l2 } = await reissued();
     for (const f of frames({ leaseId: l2.leaseId, epoch: 1 }, 201)) {
       if (f.type === 'RENEW') continue; // RENEW names lease ids only
@@ -281,7 +295,11 @@ describe('fencing (ATP_SPEC §5.7)', () => {
     for (const f of frames(l2, 301)) {
       if (f.type === 'RENEW') continue;
       old.send(f);
-      assert.equal((await old.next('LEASE_LOST', (m) => m.stream === f.stream)).code, code('ATP_ERR_STALE_LEASE'), `${f.type} from another session`);
+      assert.equal(
+        (await old.next('LEASE_LOST', (m) => m.stream === f.stream)).code,
+        code('ATP_ERR_STALE_LEASE'),
+        `${f.type} from another session`,
+      );
     }
     const st = await query(p, acc.artifactId);
     assert.equal(st.state, 2);
@@ -299,7 +317,7 @@ describe('fencing (ATP_SPEC §5.7)', () => {
     cur.close();
   });
 
-  it('accepts a result exactly once: a second COMPLETE under the same lease gets LEASE_LOST and the stored result stays (ATP-6.1-2)', async () => {
+  void it('accepts a result exactly once: a second COMPLETE under the same lease gets LEASE_LOST and the stored result stays (ATP-6.1-2)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'once');
@@ -321,13 +339,20 @@ describe('fencing (ATP_SPEC §5.7)', () => {
     w.close();
   });
 
-  it('ignores a resent partial and refuses a gap with ATP_ERR_INVALID_ARGUMENT (ATP_SPEC §9.1)', async () => {
+  void it('ignores a resent partial and refuses a gap with ATP_ERR_INVALID_ARGUMENT (ATP_SPEC §9.1)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'partials');
     const w = await worker(tc.url, ['k'], 1);
     const l = await w.next('LEASE');
-    const part = (stream: number, seq: number) => ({ type: 'PARTIAL' as const, stream, leaseId: l.leaseId, epoch: 1, seq, data: enc.encode(`p${seq}`) });
+    const part = (stream: number, seq: number) => ({
+      type: 'PARTIAL' as const,
+      stream,
+      leaseId: l.leaseId,
+      epoch: 1,
+      seq,
+      data: enc.encode(`p${seq}`),
+    });
     w.sendAll([part(0, 1), part(0, 2), part(9, 2), part(11, 4)]);
     const e = await w.next('ERROR', (m) => m.stream === 11);
     assert.equal(e.code, code('ATP_ERR_INVALID_ARGUMENT'));
@@ -339,8 +364,8 @@ describe('fencing (ATP_SPEC §5.7)', () => {
   });
 });
 
-describe('cancel and revoke (ATP_SPEC §8)', () => {
-  it('cancels pending and leased artifacts at once, revokes the leases, and fences the cancelled lease with ATP_ERR_CANCELLED', async () => {
+void describe('cancel and revoke (ATP_SPEC §8)', () => {
+  void it('cancels pending and leased artifacts at once, revokes the leases, and fences the cancelled lease with ATP_ERR_CANCELLED', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const root = await submitOne(p, 'k', 'root');
@@ -374,7 +399,7 @@ describe('cancel and revoke (ATP_SPEC §8)', () => {
     w.close();
   });
 
-  it('reports a revoke that is not acknowledged within the cancel deadline, and still fences the lease', async () => {
+  void it('reports a revoke that is not acknowledged within the cancel deadline, and still fences the lease', async () => {
     tc = await startCoordinator({ cancelDeadlineMs: 1_000 });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'stubborn');
@@ -407,8 +432,8 @@ class GatedStore extends MemoryStore {
   }
 }
 
-describe('expiry racing a result that is being made durable', () => {
-  it('a COMPLETE decided before the ttl ran out is acknowledged, and the lease is not reported lost', async () => {
+void describe('expiry racing a result that is being made durable', () => {
+  void it('a COMPLETE decided before the ttl ran out is acknowledged, and the lease is not reported lost', async () => {
     const store = new GatedStore();
     tc = await startCoordinator({ store, leaseTtlMs: 1_000 });
     const p = await producer(tc.url);

@@ -36,19 +36,16 @@ async function startClient(): Promise<Client> {
   return c;
 }
 
-describe('worker SDK', () => {
-  it('retries a handler that throws, fails at once on NonRetryableError, and reports a kind it has no handler for', async () => {
+void describe('worker SDK', () => {
+  void it('retries a handler that throws, fails at once on NonRetryableError, and reports a kind it has no handler for', async () => {
     tc = await startCoordinator();
     let tries = 0;
     await startWorker({
-      flaky: async (a) => {
+      flaky: (a) => {
         tries++;
-        if (a.attempt < 3) throw new Error(`attempt ${a.attempt} failed`);
-        return `ok on attempt ${a.attempt}`;
+        return a.attempt < 3 ? Promise.reject(new Error(`attempt ${a.attempt} failed`)) : Promise.resolve(`ok on attempt ${a.attempt}`);
       },
-      fatal: async () => {
-        throw new NonRetryableError('bad input');
-      },
+      fatal: () => Promise.reject(new NonRetryableError('bad input')),
     });
     const c = await startClient();
     const flaky = await c.submit({ kind: 'flaky', payload: '1', maxAttempts: 5 });
@@ -63,7 +60,7 @@ describe('worker SDK', () => {
     assert.equal(r2.message, 'bad input');
   });
 
-  it('a cancel aborts ctx.signal with ATP_ERR_CANCELLED and the SDK answers REVOKE_ACK once the handler stopped', async () => {
+  void it('a cancel aborts ctx.signal with ATP_ERR_CANCELLED and the SDK answers REVOKE_ACK once the handler stopped', async () => {
     tc = await startCoordinator();
     let reason: unknown;
     let started!: () => void;
@@ -89,14 +86,18 @@ describe('worker SDK', () => {
     assert.ok(tc.events.some((e) => e.event === 'revoke-ack'));
   });
 
-  it('a lease lost by expiry aborts the handler at once and its result is never sent; the re-issue carries the checkpoint and continues the partial numbering', async () => {
+  void it('a lease lost by expiry aborts the handler at once and its result is never sent; the re-issue carries the checkpoint and continues the partial numbering', async () => {
     tc = await startCoordinator();
     const seen: Array<{ attempt: number; checkpoint: string | undefined; lastPartialSeq: number }> = [];
     let firstAborted: unknown;
     await startWorker(
       {
         job: async (a, ctx) => {
-          seen.push({ attempt: a.attempt, checkpoint: ctx.checkpointData && dec.decode(ctx.checkpointData), lastPartialSeq: ctx.lastPartialSeq });
+          seen.push({
+            attempt: a.attempt,
+            checkpoint: ctx.checkpointData && dec.decode(ctx.checkpointData),
+            lastPartialSeq: ctx.lastPartialSeq,
+          });
           if (a.attempt === 1) {
             ctx.partial('one');
             ctx.partial('two');
@@ -131,7 +132,7 @@ describe('worker SDK', () => {
     assert.deepEqual(partials, ['1:one', '2:two', '3:three']);
   });
 
-  it('renews every lease with one RENEW per heartbeat, so short-ttl leases outlive many ttls', async () => {
+  void it('renews every lease with one RENEW per heartbeat, so short-ttl leases outlive many ttls', async () => {
     tc = await startCoordinator();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -149,8 +150,8 @@ describe('worker SDK', () => {
   });
 });
 
-describe('late results and quorum (ATP_SPEC §10)', () => {
-  it('ACCEPT_IF_UNRESOLVED takes the late result of an expired lease and revokes the current holder', async () => {
+void describe('late results and quorum (ATP_SPEC §10)', () => {
+  void it('ACCEPT_IF_UNRESOLVED takes the late result of an expired lease and revokes the current holder', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'late', { latePolicy: 1 });
@@ -173,7 +174,7 @@ describe('late results and quorum (ATP_SPEC §10)', () => {
     for (const x of [p, a, b]) x.close();
   });
 
-  it('REJECT refuses the late result of an expired lease', async () => {
+  void it('REJECT refuses the late result of an expired lease', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'strict');
@@ -187,7 +188,7 @@ describe('late results and quorum (ATP_SPEC §10)', () => {
     a.close();
   });
 
-  it('QUORUM 2 of 3 leases on three distinct nodes, completes when two results agree and revokes the third', async () => {
+  void it('QUORUM 2 of 3 leases on three distinct nodes, completes when two results agree and revokes the third', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'vote', { latePolicy: 2, quorumK: 2, quorumN: 3 });
@@ -210,7 +211,7 @@ describe('late results and quorum (ATP_SPEC §10)', () => {
     for (const x of [p, ...peers]) x.close();
   });
 
-  it('QUORUM fails with ATP_ERR_QUORUM_DISAGREEMENT when no k results can agree', async () => {
+  void it('QUORUM fails with ATP_ERR_QUORUM_DISAGREEMENT when no k results can agree', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'split', { latePolicy: 2, quorumK: 2, quorumN: 2 });
@@ -228,8 +229,8 @@ describe('late results and quorum (ATP_SPEC §10)', () => {
   });
 });
 
-describe('client SDK', () => {
-  it('a producer that loses its connection reconnects and still gets every result', async () => {
+void describe('client SDK', () => {
+  void it('a producer that loses its connection reconnects and still gets every result', async () => {
     tc = await startCoordinator();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -243,9 +244,9 @@ describe('client SDK', () => {
     outs.forEach((o, i) => assert.equal(dec.decode(o.result), `r-${i}`));
   });
 
-  it('follows an artifact submitted elsewhere, and reads the outcome of a finished one', async () => {
+  void it('follows an artifact submitted elsewhere, and reads the outcome of a finished one', async () => {
     tc = await startCoordinator();
-    await startWorker({ k: async (a) => `r-${dec.decode(a.payload)}` });
+    await startWorker({ k: (a) => Promise.resolve(`r-${dec.decode(a.payload)}`) });
     const c1 = await startClient();
     const c2 = await startClient();
     const h = await c1.submit({ kind: 'k', payload: 'shared', follow: 'none' });
@@ -256,7 +257,7 @@ describe('client SDK', () => {
     assert.equal(await c1.outcome('00112233445566778899aabbccddeeff'), undefined);
   });
 
-  it('cancels a whole subtree, present and future', async () => {
+  void it('cancels a whole subtree, present and future', async () => {
     tc = await startCoordinator();
     const c = await startClient();
     const root = await c.submit({ kind: 'none', payload: 'root' });

@@ -19,14 +19,27 @@ afterEach(async () => {
 });
 const enc = new TextEncoder();
 
-async function resume(url: string, w: MessageOf<'WELCOME'>, nodeId: Uint8Array, fields: Partial<MessageOf<'HELLO'>> = {}): Promise<{ peer: Peer; welcome: MessageOf<'WELCOME'> }> {
+async function resume(
+  url: string,
+  w: MessageOf<'WELCOME'>,
+  nodeId: Uint8Array,
+  fields: Partial<MessageOf<'HELLO'>> = {},
+): Promise<{ peer: Peer; welcome: MessageOf<'WELCOME'> }> {
   const peer = await Peer.open(url);
-  const welcome = await peer.hello({ roles: 1, kinds: ['k'], credits: 0, nodeId, resumeSessionId: w.sessionId, resumeToken: w.resumeToken, ...fields });
+  const welcome = await peer.hello({
+    roles: 1,
+    kinds: ['k'],
+    credits: 0,
+    nodeId,
+    resumeSessionId: w.sessionId,
+    resumeToken: w.resumeToken,
+    ...fields,
+  });
   return { peer, welcome };
 }
 
-describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
-  it('keeps the leases of a dropped worker for the resume window; a resume gets the same session and a new token, and its result is accepted', async () => {
+void describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
+  void it('keeps the leases of a dropped worker for the resume window; a resume gets the same session and a new token, and its result is accepted', async () => {
     tc = await startCoordinator({ resumeWindowMs: 5_000, leaseTtlMs: 30_000 });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'survives');
@@ -52,7 +65,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     for (const x of [p, peer, other]) x.close();
   });
 
-  it('after the window, re-issues the leases at a higher epoch, answers the resume with a new session and fences the old holder (ATP-11.5-3, ATP-11.6-5)', async () => {
+  void it('after the window, re-issues the leases at a higher epoch, answers the resume with a new session and fences the old holder (ATP-11.5-3, ATP-11.6-5)', async () => {
     tc = await startCoordinator({ resumeWindowMs: 300, leaseTtlMs: 30_000 });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'moves on');
@@ -80,7 +93,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     for (const x of [p, peer, b]) x.close();
   });
 
-  it('loses the lease of a detached session when its ttl runs out before the window ends (ATP-11.5-2)', async () => {
+  void it('loses the lease of a detached session when its ttl runs out before the window ends (ATP-11.5-2)', async () => {
     tc = await startCoordinator({ resumeWindowMs: 5_000 });
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'short ttl', { leaseTtlMs: 500 });
@@ -95,7 +108,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     b.close();
   });
 
-  it('refuses to resume with a wrong token by opening a new session, leaving the old one alone', async () => {
+  void it('refuses to resume with a wrong token by opening a new session, leaving the old one alone', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'x');
@@ -113,7 +126,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     for (const x of [p, peer, real.peer]) x.close();
   });
 
-  it('closes the old connection with ATP_ERR_SESSION_REPLACED when the session resumes elsewhere, and keeps the session (ATP-11.6-4)', async () => {
+  void it('closes the old connection with ATP_ERR_SESSION_REPLACED when the session resumes elsewhere, and keeps the session (ATP-11.6-4)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'x');
@@ -131,7 +144,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     peer.close();
   });
 
-  it('does not let empty RENEWs keep alive a lease the resumed worker never named: it ends by ttl and is re-issued (ATP-11.6-7)', async () => {
+  void it('does not let empty RENEWs keep alive a lease the resumed worker never named: it ends by ttl and is re-issued (ATP-11.6-7)', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'one');
@@ -163,7 +176,7 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
     for (const x of [p, peer, b]) x.close();
   });
 
-  it('the worker SDK resumes after a dropped connection, names its leases, and its result is accepted once', async () => {
+  void it('the worker SDK resumes after a dropped connection, names its leases, and its result is accepted once', async () => {
     tc = await startCoordinator({ leaseTtlMs: 1_000 });
     const clock = tc.clock;
     let release!: () => void;
@@ -198,8 +211,8 @@ describe('abrupt leave and resume (ATP_SPEC §11.5, §11.6)', () => {
   });
 });
 
-describe('drain (ATP_SPEC §11.2, §11.3)', () => {
-  it('a worker drain with finish stops new grants, lets held leases complete, and a graceful GOAWAY then closes', async () => {
+void describe('drain (ATP_SPEC §11.2, §11.3)', () => {
+  void it('a worker drain with finish stops new grants, lets held leases complete, and a graceful GOAWAY then closes', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     for (const x of ['a', 'b', 'c']) await submitOne(p, 'k', x);
@@ -222,7 +235,7 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     other.close();
   });
 
-  it('a worker drain with hand-back releases each lease with its checkpoint; the artifact is re-issued at once with it, not as a failed attempt', async () => {
+  void it('a worker drain with hand-back releases each lease with its checkpoint; the artifact is re-issued at once with it, not as a failed attempt', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'handed back', { maxAttempts: 1 });
@@ -230,7 +243,15 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     const l = await w.next('LEASE');
     w.send({ type: 'GOAWAY', stream: 3, code: 0, mode: 2, deadlineMs: 10_000, reason: 'scale down' });
     await w.next('ACK', (m) => m.stream === 3);
-    w.send({ type: 'RELEASE', stream: 5, leaseId: l.leaseId, epoch: 1, hasCheckpoint: 1, checkpoint: enc.encode('step 7'), reason: 'handed back on drain' });
+    w.send({
+      type: 'RELEASE',
+      stream: 5,
+      leaseId: l.leaseId,
+      epoch: 1,
+      hasCheckpoint: 1,
+      checkpoint: enc.encode('step 7'),
+      reason: 'handed back on drain',
+    });
     const ack = await w.next('ACK', (m) => m.stream === 5);
     assert.equal(ack.ackedType, 0x0029);
     assert.deepEqual(ack.subject, l.leaseId);
@@ -246,7 +267,7 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     other.close();
   });
 
-  it('a graceful GOAWAY with leases held releases them without counting a failed attempt (ATP-11.4-1)', async () => {
+  void it('a graceful GOAWAY with leases held releases them without counting a failed attempt (ATP-11.4-1)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'x', { maxAttempts: 1 });
@@ -263,7 +284,7 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     other.close();
   });
 
-  it('a coordinator drain sends GOAWAY with the mode and deadline; at the deadline it revokes what is left with ATP_ERR_WORKER_LEAVING and re-issues it (ATP-11.3-3)', async () => {
+  void it('a coordinator drain sends GOAWAY with the mode and deadline; at the deadline it revokes what is left with ATP_ERR_WORKER_LEAVING and re-issues it (ATP-11.3-3)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'x', { maxAttempts: 1 });
@@ -296,7 +317,7 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     w.close();
   });
 
-  it('the worker SDK hands back on a coordinator drain: RELEASE with its checkpoint, re-issued with it, not a failed attempt', async () => {
+  void it('the worker SDK hands back on a coordinator drain: RELEASE with its checkpoint, re-issued with it, not a failed attempt', async () => {
     tc = await startCoordinator();
     const clock = tc.clock;
     const first = new Worker({ url: tc.url, clock, concurrency: 1 });
@@ -319,9 +340,9 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     assert.equal(tc.coord.sessions.has(sid), false, 'the drained worker left with a graceful GOAWAY, not a reconnect');
     const second = new Worker({ url: tc.url, clock, concurrency: 1 });
     let seen: string | undefined;
-    second.handle('k', async (_a, ctx) => {
+    second.handle('k', (_a, ctx) => {
       seen = ctx.checkpointData === undefined ? undefined : text(ctx.checkpointData);
-      return 'finished';
+      return Promise.resolve('finished');
     });
     await second.start();
     const r = await h.result();
@@ -333,7 +354,7 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
     await c.close();
   });
 
-  it('a resumed draining session stays draining (ATP-4.11-1)', async () => {
+  void it('a resumed draining session stays draining (ATP-4.11-1)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitOne(p, 'k', 'x');
@@ -352,8 +373,8 @@ describe('drain (ATP_SPEC §11.2, §11.3)', () => {
   });
 });
 
-describe('coordinator shutdown (ATP_SPEC §11.7)', () => {
-  it('sends GOAWAY ATP_ERR_SHUTTING_DOWN to every session', async () => {
+void describe('coordinator shutdown (ATP_SPEC §11.7)', () => {
+  void it('sends GOAWAY ATP_ERR_SHUTTING_DOWN to every session', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const w = await worker(tc.url, ['k'], 1);

@@ -15,8 +15,8 @@ afterEach(async () => {
 });
 const enc = new TextEncoder();
 
-describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
-  it('accepts an artifact as PENDING with the content digest and the content-derived id', async () => {
+void describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
+  void it('accepts an artifact as PENDING with the content digest and the content-derived id', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'resize', 'img-1');
@@ -33,7 +33,7 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     p.close();
   });
 
-  it('answers a pipelined batch of 1,000 SUBMITs in one write with 1,000 ACCEPTED on their own streams', async () => {
+  void it('answers a pipelined batch of 1,000 SUBMITs in one write with 1,000 ACCEPTED on their own streams', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const msgs = Array.from({ length: 1000 }, (_, i) => submit(2 * i + 1, 'batch', `item-${i}`));
@@ -51,7 +51,7 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     p.close();
   });
 
-  it('treats a resubmit of the same content as a duplicate that ignores its options, and answers RESULT at once for a finished one (ATP-3.3-2, ATP-3.3-4)', async () => {
+  void it('treats a resubmit of the same content as a duplicate that ignores its options, and answers RESULT at once for a finished one (ATP-3.3-2, ATP-3.3-4)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const first = await submitOne(p, 'k', 'same', { priority: 1, tags: ['t1'] });
@@ -79,7 +79,7 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     w.close();
   });
 
-  it('refuses the same id with other content with ATP_ERR_CONFLICT and keeps the stored artifact (ATP-3.3-3)', async () => {
+  void it('refuses the same id with other content with ATP_ERR_CONFLICT and keeps the stored artifact (ATP-3.3-3)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const id = Buffer.alloc(16, 0xab);
@@ -94,7 +94,7 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     w.close();
   });
 
-  it('refuses a parent that does not exist with ATP_ERR_NOT_FOUND, and accepts a child of an existing parent', async () => {
+  void it('refuses a parent that does not exist with ATP_ERR_NOT_FOUND, and accepts a child of an existing parent', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     p.send(submit(3, 'k', 'orphan', { parentId: Buffer.alloc(16, 1) }));
@@ -107,7 +107,7 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     p.close();
   });
 
-  it('refuses invalid fields with ATP_ERR_INVALID_ARGUMENT and creates nothing', async () => {
+  void it('refuses invalid fields with ATP_ERR_INVALID_ARGUMENT and creates nothing', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const bad = [
@@ -120,11 +120,14 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
     p.sendAll(bad);
     for (const m of bad) assert.equal((await p.next('ERROR', (x) => x.stream === m.stream)).code, code('ATP_ERR_INVALID_ARGUMENT'));
     const counts = await tc.coord.store.counts();
-    assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 0);
+    assert.equal(
+      Object.values(counts).reduce((a, b) => a + b, 0),
+      0,
+    );
     p.close();
   });
 
-  it('creates a child of a subtree-cancelled parent CANCELLED (ATP-3.3-5)', async () => {
+  void it('creates a child of a subtree-cancelled parent CANCELLED (ATP-3.3-5)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const root = await submitOne(p, 'k', 'root');
@@ -150,8 +153,8 @@ describe('SUBMIT (ATP_SPEC §3.2, §3.3)', () => {
   });
 });
 
-describe('scheduling order (ATP_SPEC §3.9)', () => {
-  it('leases higher priorities first and FIFO within a priority', async () => {
+void describe('scheduling order (ATP_SPEC §3.9)', () => {
+  void it('leases higher priorities first and FIFO within a priority', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const order = [
@@ -176,7 +179,7 @@ describe('scheduling order (ATP_SPEC §3.9)', () => {
     w.close();
   });
 
-  it('leases only the kinds a worker listed', async () => {
+  void it('leases only the kinds a worker listed', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     await submitOne(p, 'other', 'x');
@@ -190,8 +193,8 @@ describe('scheduling order (ATP_SPEC §3.9)', () => {
   });
 });
 
-describe('deadlines (ATP_SPEC §3.8)', () => {
-  it('expires a PENDING artifact at its deadline and tells its watchers', async () => {
+void describe('deadlines (ATP_SPEC §3.8)', () => {
+  void it('expires a PENDING artifact at its deadline and tells its watchers', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const s = p.stream();
@@ -212,7 +215,7 @@ describe('deadlines (ATP_SPEC §3.8)', () => {
     w.close();
   });
 
-  it('expires a LEASED artifact at its deadline, revokes the lease with ATP_ERR_EXPIRED and refuses the late COMPLETE (ATP-3.8-2, ATP-3.8-4)', async () => {
+  void it('expires a LEASED artifact at its deadline, revokes the lease with ATP_ERR_EXPIRED and refuses the late COMPLETE (ATP-3.8-2, ATP-3.8-4)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'leased', { deadlineMs: 2_000 });
@@ -241,8 +244,8 @@ describe('deadlines (ATP_SPEC §3.8)', () => {
   });
 });
 
-describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
-  it('returns a retryable FAIL to PENDING and re-issues it at the next epoch; fails it with ATP_ERR_ATTEMPTS_EXHAUSTED at maxAttempts', async () => {
+void describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
+  void it('returns a retryable FAIL to PENDING and re-issues it at the next epoch; fails it with ATP_ERR_ATTEMPTS_EXHAUSTED at maxAttempts', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const s = p.stream();
@@ -260,7 +263,15 @@ describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
     const l2 = await w.next('LEASE');
     assert.equal(l2.epoch, 2);
     assert.equal(l2.attempt, 2);
-    w.send({ type: 'FAIL', stream: 3, leaseId: l2.leaseId, epoch: 2, code: code('ATP_ERR_TRANSIENT'), retryable: 1, message: 'second try' });
+    w.send({
+      type: 'FAIL',
+      stream: 3,
+      leaseId: l2.leaseId,
+      epoch: 2,
+      code: code('ATP_ERR_TRANSIENT'),
+      retryable: 1,
+      message: 'second try',
+    });
     await w.next('ACK', (m) => m.stream === 3);
     const r = await p.next('RESULT', (m) => m.stream === s);
     assert.equal(r.state, 4);
@@ -273,7 +284,7 @@ describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
     w.close();
   });
 
-  it('fails an artifact at once on a non-retryable FAIL, with the FAIL code or ATP_ERR_HANDLER_FATAL (ATP-6.2-3)', async () => {
+  void it('fails an artifact at once on a non-retryable FAIL, with the FAIL code or ATP_ERR_HANDLER_FATAL (ATP-6.2-3)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const a = await submitOne(p, 'k', 'fatal-default', { maxAttempts: 5 });
@@ -282,7 +293,15 @@ describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
     const leases = [await w.next('LEASE'), await w.next('LEASE')];
     for (const [i, l] of leases.entries()) {
       const isA = toHex(l.artifactId) === a.id;
-      w.send({ type: 'FAIL', stream: 2 * i + 1, leaseId: l.leaseId, epoch: l.epoch, code: isA ? 0 : code('ATP_ERR_INTEGRITY'), retryable: 0, message: 'broken' });
+      w.send({
+        type: 'FAIL',
+        stream: 2 * i + 1,
+        leaseId: l.leaseId,
+        epoch: l.epoch,
+        code: isA ? 0 : code('ATP_ERR_INTEGRITY'),
+        retryable: 0,
+        message: 'broken',
+      });
       await w.next('ACK', (m) => m.stream === 2 * i + 1);
     }
     const ra = await queryResult(p, a.artifactId);
@@ -295,7 +314,7 @@ describe('attempts (ATP_SPEC §6.2, §6.4)', () => {
     w.close();
   });
 
-  it('counts a lease lost by expiry as a failed attempt', async () => {
+  void it('counts a lease lost by expiry as a failed attempt', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'slow', { maxAttempts: 1, leaseTtlMs: 1_000 });

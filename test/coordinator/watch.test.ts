@@ -35,8 +35,8 @@ function describeEvent(m: Message): string {
   }
 }
 
-describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
-  it('an artifact watch gets ACK, every state change, partial results in order, then RESULT, and nothing after', async () => {
+void describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
+  void it('an artifact watch gets ACK, every state change, partial results in order, then RESULT, and nothing after', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'watched');
@@ -47,20 +47,32 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     assert.deepEqual(ack.subject, acc.artifactId);
     const w = await worker(tc.url, ['k'], 1);
     const l = await w.next('LEASE');
-    for (let seq = 1; seq <= 3; seq++) w.send({ type: 'PARTIAL', stream: 0, leaseId: l.leaseId, epoch: 1, seq, data: enc.encode(`p${seq}`) });
+    for (let seq = 1; seq <= 3; seq++)
+      w.send({ type: 'PARTIAL', stream: 0, leaseId: l.leaseId, epoch: 1, seq, data: enc.encode(`p${seq}`) });
     w.send({ type: 'COMPLETE', stream: 1, leaseId: l.leaseId, epoch: 1, result: enc.encode('final') });
     await p.next('RESULT', (m) => m.stream === 101);
     await settle();
-    assert.deepEqual(eventsOn(p, 101).map(describeEvent), ['ACK', `STATE ${id} 2`, `PARTIAL ${id} 1`, `PARTIAL ${id} 2`, `PARTIAL ${id} 3`, `STATE ${id} 3`, `RESULT ${id} 3`]);
+    assert.deepEqual(eventsOn(p, 101).map(describeEvent), [
+      'ACK',
+      `STATE ${id} 2`,
+      `PARTIAL ${id} 1`,
+      `PARTIAL ${id} 2`,
+      `PARTIAL ${id} 3`,
+      `STATE ${id} 3`,
+      `RESULT ${id} 3`,
+    ]);
     const partials = eventsOn(p, 101).filter((m) => m.type === 'PARTIAL_RESULT');
-    assert.deepEqual(partials.map((m) => (m.type === 'PARTIAL_RESULT' ? `${text(m.data)}@${m.epoch}` : '')), ['p1@1', 'p2@1', 'p3@1']);
+    assert.deepEqual(
+      partials.map((m) => (m.type === 'PARTIAL_RESULT' ? `${text(m.data)}@${m.epoch}` : '')),
+      ['p1@1', 'p2@1', 'p3@1'],
+    );
     const r = eventsOn(p, 101).find((m) => m.type === 'RESULT');
     assert.equal(r?.type === 'RESULT' && text(r.result), 'final');
     p.close();
     w.close();
   });
 
-  it('a watch without the partials flag gets no PARTIAL_RESULT', async () => {
+  void it('a watch without the partials flag gets no PARTIAL_RESULT', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'quiet');
@@ -76,7 +88,7 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     w.close();
   });
 
-  it('a subtree watch sees the creation and every change of descendants, including ones submitted later', async () => {
+  void it('a subtree watch sees the creation and every change of descendants, including ones submitted later', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const root = await submitOne(p, 'k', 'root');
@@ -99,7 +111,7 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     p.close();
   });
 
-  it('a tag watch sees only artifacts carrying the tag', async () => {
+  void it('a tag watch sees only artifacts carrying the tag', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     p.send({ type: 'WATCH', stream: 31, scope: 3, flags: 0, artifactId: new Uint8Array(16), tag: 'batch-7' });
@@ -108,7 +120,8 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     await submitOne(p, 'k', 'untagged', { tags: ['batch-8'] });
     const w = await worker(tc.url, ['k'], 2);
     const leases = [await w.next('LEASE'), await w.next('LEASE')];
-    for (const [i, l] of leases.entries()) w.send({ type: 'COMPLETE', stream: 1 + 2 * i, leaseId: l.leaseId, epoch: 1, result: enc.encode(text(l.payload)) });
+    for (const [i, l] of leases.entries())
+      w.send({ type: 'COMPLETE', stream: 1 + 2 * i, leaseId: l.leaseId, epoch: 1, result: enc.encode(text(l.payload)) });
     await p.next('RESULT', (m) => m.stream === 31);
     await settle();
     const t = tagged.id.slice(0, 4);
@@ -117,7 +130,7 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     w.close();
   });
 
-  it('replay sends, after the ACK, the current STATE of each matching artifact and the RESULT of finished ones (ATP_SPEC §7.3)', async () => {
+  void it('replay sends, after the ACK, the current STATE of each matching artifact and the RESULT of finished ones (ATP_SPEC §7.3)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const root = await submitOne(p, 'k', 'root');
@@ -131,7 +144,10 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     await settle();
     const ev = eventsOn(p, 41).map(describeEvent);
     assert.equal(ev[0], 'ACK');
-    assert.deepEqual(new Set(ev.slice(1)), new Set([`STATE ${root.id.slice(0, 4)} 1`, `STATE ${done.id.slice(0, 4)} 3`, `RESULT ${done.id.slice(0, 4)} 3`]));
+    assert.deepEqual(
+      new Set(ev.slice(1)),
+      new Set([`STATE ${root.id.slice(0, 4)} 1`, `STATE ${done.id.slice(0, 4)} 3`, `RESULT ${done.id.slice(0, 4)} 3`]),
+    );
     assert.equal(ev.length, 4);
     // Live events continue after the replay.
     p.send({ type: 'CANCEL', stream: 43, artifactId: root.artifactId, subtree: 0, reason: '' });
@@ -140,7 +156,7 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     w.close();
   });
 
-  it('UNWATCH is acknowledged and no event of that watch follows (ATP_SPEC §7.5)', async () => {
+  void it('UNWATCH is acknowledged and no event of that watch follows (ATP_SPEC §7.5)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     p.send({ type: 'WATCH', stream: 51, scope: 3, flags: 0, artifactId: new Uint8Array(16), tag: 't' });
@@ -159,7 +175,7 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     p.close();
   });
 
-  it('SUBMIT watch bits open a watch on the SUBMIT stream: states (2), partials (4) and the result (1) (ATP_SPEC §7.4)', async () => {
+  void it('SUBMIT watch bits open a watch on the SUBMIT stream: states (2), partials (4) and the result (1) (ATP_SPEC §7.4)', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     p.send(submit(61, 'k', 'all events', { watch: 7 }));
@@ -177,14 +193,17 @@ describe('WATCH (ATP_SPEC §7.1, §7.2)', () => {
     await settle();
     const all = eventsOn(p, 61).map((m) => (m.type === 'STATE' ? `STATE ${m.state}` : m.type));
     assert.deepEqual(all, ['ACCEPTED', 'STATE 1', 'STATE 2', 'PARTIAL_RESULT', 'STATE 3', 'RESULT']);
-    assert.deepEqual(eventsOn(p, 63).map((m) => m.type), ['ACCEPTED', 'RESULT']);
+    assert.deepEqual(
+      eventsOn(p, 63).map((m) => m.type),
+      ['ACCEPTED', 'RESULT'],
+    );
     p.close();
     w.close();
   });
 });
 
-describe('QUERY (ATP_SPEC §7.6)', () => {
-  it('answers an unknown id with STATE UNKNOWN, a pending one with its STATE, and a terminal one with STATE then RESULT', async () => {
+void describe('QUERY (ATP_SPEC §7.6)', () => {
+  void it('answers an unknown id with STATE UNKNOWN, a pending one with its STATE, and a terminal one with STATE then RESULT', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const unknown = await query(p, Buffer.alloc(16, 0x33));
@@ -225,8 +244,8 @@ class SlowCommitStore extends MemoryStore {
   }
 }
 
-describe('watches on a store with group commit', () => {
-  it('a WATCH with replay opened while a result is being made durable sees that RESULT exactly once (ATP-7.2-5, ATP-7.3-2)', async () => {
+void describe('watches on a store with group commit', () => {
+  void it('a WATCH with replay opened while a result is being made durable sees that RESULT exactly once (ATP-7.2-5, ATP-7.3-2)', async () => {
     tc = await startCoordinator({ store: new SlowCommitStore() });
     const p = await producer(tc.url);
     const acc = await submitOne(p, 'k', 'racing');

@@ -36,7 +36,10 @@ export class CountingStore extends MemoryStore {
 }
 
 /** A coordinator on tcp://127.0.0.1 (or another URL) with a CountingStore. */
-export async function startCoordinator(options: CoordinatorOptions = {}, url = 'tcp://127.0.0.1:0'): Promise<{ coord: Coordinator; store: CountingStore; url: string }> {
+export async function startCoordinator(
+  options: CoordinatorOptions = {},
+  url = 'tcp://127.0.0.1:0',
+): Promise<{ coord: Coordinator; store: CountingStore; url: string }> {
   const store = new CountingStore();
   const coord = new Coordinator({ store, ...options });
   const l = await coord.listen(url);
@@ -106,8 +109,18 @@ export class WorkerProcess {
     const seen = this.events.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events).slice(-1500)}; stderr: ${this.#stderr.slice(-2000)}`)), timeoutMs);
-      const exit = this.exited.then((x) => reject(new Error(`${this.name} exited (${x.code ?? x.signal}) before the event; stderr: ${this.#stderr.slice(-2000)}`)));
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${this.name}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events).slice(-1500)}; stderr: ${this.#stderr.slice(-2000)}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      const exit = this.exited.then((x) =>
+        reject(new Error(`${this.name} exited (${x.code ?? x.signal}) before the event; stderr: ${this.#stderr.slice(-2000)}`)),
+      );
       void exit;
       this.#waiters.push({
         pred,
