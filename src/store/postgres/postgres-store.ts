@@ -816,7 +816,7 @@ export class PostgresStore implements Store {
   async saveSession(s: SessionRecord): Promise<void> {
     await this.#pool.query(
       `INSERT INTO atp_sessions (session_id, token_hash, node_id, tenant, roles, coordinator_id) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (session_id) DO UPDATE SET coordinator_id = $6`,
+       ON CONFLICT (session_id) DO UPDATE SET coordinator_id = $6, token_hash = $2`,
       [s.sessionId, s.tokenHash, s.nodeId, s.tenant, s.roles, this.coordinatorId],
     );
   }
