@@ -55,13 +55,24 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     tokens: o.tokens,
     agent: o.agent ?? 'atp-ts/0.1',
   };
-  const positive: Array<keyof ResolvedOptions> = ['leaseTtlMs', 'heartbeatMs', 'resumeWindowMs', 'cancelDeadlineMs', 'drainDeadlineMs', 'handshakeTimeoutMs', 'maxAttempts'];
+  const positive: Array<keyof ResolvedOptions> = [
+    'leaseTtlMs',
+    'heartbeatMs',
+    'resumeWindowMs',
+    'cancelDeadlineMs',
+    'drainDeadlineMs',
+    'handshakeTimeoutMs',
+    'maxAttempts',
+  ];
   for (const k of positive) {
     const v = r[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0xffffffff) throw new RangeError(`coordinator option ${k} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0xffffffff)
+      throw new RangeError(`coordinator option ${k} must be a positive integer, got ${typeof v === 'number' ? v : typeof v}`);
   }
   if (r.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || r.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
-    throw new RangeError(`coordinator option maxFrameBytes must be in [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}], got ${r.maxFrameBytes}`);
+    throw new RangeError(
+      `coordinator option maxFrameBytes must be in [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}], got ${r.maxFrameBytes}`,
+    );
   }
   return r;
 }

@@ -105,7 +105,11 @@ export class MemoryStore implements Store {
       const key = keyOf(a.tenant, a.id);
       const existing = this.artifacts.get(key);
       if (existing !== undefined) {
-        out.push(existing.digest === a.digest ? { kind: 'accepted', view: viewOf(existing), duplicate: true } : { kind: 'conflict', existingDigest: existing.digest });
+        out.push(
+          existing.digest === a.digest
+            ? { kind: 'accepted', view: viewOf(existing), duplicate: true }
+            : { kind: 'conflict', existingDigest: existing.digest },
+        );
         continue;
       }
       let parent: ArtifactRecord | undefined;
@@ -270,7 +274,11 @@ export class MemoryStore implements Store {
     if (e !== undefined && e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
     const ended = this.#ended.get(ref.leaseId);
     if (e !== undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.rec.id };
-    return { kind: 'stale', code: ended?.code ?? 'ATP_ERR_STALE_LEASE', artifactId: ended === undefined ? null : (this.artifacts.get(ended.key)?.id ?? null) };
+    return {
+      kind: 'stale',
+      code: ended?.code ?? 'ATP_ERR_STALE_LEASE',
+      artifactId: ended === undefined ? null : (this.artifacts.get(ended.key)?.id ?? null),
+    };
   }
 
   #endLease(rec: ArtifactRecord, lease: LeaseRecord, code: ErrorCode): void {
@@ -309,7 +317,15 @@ export class MemoryStore implements Store {
       // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
       const ended = this.#ended.get(ref.leaseId);
       const rec = ended === undefined ? undefined : this.artifacts.get(ended.key);
-      if (rec !== undefined && ended !== undefined && rec.latePolicy === 1 && ended.code === 'ATP_ERR_LEASE_EXPIRED' && ended.epoch === ref.epoch && ended.sessionId === ref.sessionId && !isTerminal(rec.state)) {
+      if (
+        rec !== undefined &&
+        ended !== undefined &&
+        rec.latePolicy === 1 &&
+        ended.code === 'ATP_ERR_LEASE_EXPIRED' &&
+        ended.epoch === ref.epoch &&
+        ended.sessionId === ref.sessionId &&
+        !isTerminal(rec.state)
+      ) {
         return this.commit(this.#accept(rec, result, now, 'superseded by a late result'), [rec]);
       }
       return this.commit(cur, []);
@@ -331,7 +347,7 @@ export class MemoryStore implements Store {
   #vote(rec: ArtifactRecord, lease: LeaseRecord, result: Uint8Array, now: number): CompleteOutcome {
     this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
     const d = toHex(sha256(result));
-    const votes = (rec.votes ??= new Map());
+    const votes = (rec.votes ??= new Map<string, { count: number; result: Uint8Array }>());
     const v = votes.get(d);
     if (v === undefined) votes.set(d, { count: 1, result: copy(result) });
     else v.count++;
@@ -342,7 +358,12 @@ export class MemoryStore implements Store {
     if (answered >= rec.quorumN) {
       const summary = [...votes.entries()].map(([dg, x]) => `${dg.slice(0, 16)}×${x.count}`).join(', ');
       const revoke = this.#revokeAll(rec, 'ATP_ERR_QUORUM_DISAGREEMENT', 'quorum failed');
-      const r = this.#finish(rec, 'FAILED', 'ATP_ERR_QUORUM_DISAGREEMENT', `no ${rec.quorumK} of ${rec.quorumN} results agreed: ${summary}`);
+      const r = this.#finish(
+        rec,
+        'FAILED',
+        'ATP_ERR_QUORUM_DISAGREEMENT',
+        `no ${rec.quorumK} of ${rec.quorumN} results agreed: ${summary}`,
+      );
       return { kind: 'ok', view: viewOf(rec), result: r, revoke };
     }
     if (rec.leases === null && this.#leasesWanted(rec) > 0) {
@@ -370,7 +391,12 @@ export class MemoryStore implements Store {
     rec.failedAttempts++;
     if (rec.failedAttempts >= rec.maxAttempts) {
       const revoke = this.#revokeAll(rec, 'ATP_ERR_ATTEMPTS_EXHAUSTED', 'attempts exhausted');
-      const r = this.#finish(rec, 'FAILED', 'ATP_ERR_ATTEMPTS_EXHAUSTED', `failed ${rec.failedAttempts} of ${rec.maxAttempts} attempts; last: ${code} ${message}`.slice(0, 1000));
+      const r = this.#finish(
+        rec,
+        'FAILED',
+        'ATP_ERR_ATTEMPTS_EXHAUSTED',
+        `failed ${rec.failedAttempts} of ${rec.maxAttempts} attempts; last: ${code} ${message}`.slice(0, 1000),
+      );
       return { kind: 'ok', view: viewOf(rec), result: r, revoke };
     }
     rec.message = `${code} ${message}`.slice(0, 1000);
@@ -481,7 +507,7 @@ export class MemoryStore implements Store {
   ancestors(tenant: string, id: string): Promise<string[]> {
     const out: string[] = [];
     let rec = this.artifacts.get(keyOf(tenant, id));
-    while (rec?.parentId != null && out.length < 10_000) {
+    while (rec?.parentId !== null && rec?.parentId !== undefined && out.length < 10_000) {
       out.push(rec.parentId);
       rec = this.artifacts.get(keyOf(tenant, rec.parentId));
     }
@@ -519,7 +545,8 @@ export class MemoryStore implements Store {
 
   pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>> {
     const out: Array<{ tenant: string; id: string; deadlineAt: number }> = [];
-    for (const rec of this.artifacts.values()) if (rec.deadlineAt > 0 && !isTerminal(rec.state)) out.push({ tenant: rec.tenant, id: rec.id, deadlineAt: rec.deadlineAt });
+    for (const rec of this.artifacts.values())
+      if (rec.deadlineAt > 0 && !isTerminal(rec.state)) out.push({ tenant: rec.tenant, id: rec.id, deadlineAt: rec.deadlineAt });
     return Promise.resolve(out);
   }
 
