@@ -1,47 +1,37 @@
 /**
- * A chess move generator on a 0x88 board: FEN in and out, pseudo-legal generation with a legality
- * test after make (castling through check, en passant, promotions, checks), make/unmake on an undo
- * stack, and perft. No allocation per node: the board, the undo stack and the move buffers are typed
- * arrays, and moves are 32-bit integers.
+ * A chess move generator on a 0x88 board: FEN in and out, legal moves (castling, en passant,
+ * promotions, checks and pins), make/unmake on an undo stack, and perft. No allocation per node:
+ * the board, the undo stack and the move buffers are typed arrays, and moves are 32-bit integers
+ * (move.ts).
  */
+import { formatFen, parseFen } from './fen.js';
+import {
+  BISHOP,
+  BLACK,
+  KING,
+  KNIGHT,
+  MAX_MOVES,
+  MAX_PLY,
+  MoveFlag,
+  PAWN,
+  QUEEN,
+  ROOK,
+  START_FEN,
+  WHITE,
+  encodeMove,
+  moveToUci,
+} from './move.js';
 
-/** Side to move and piece colours: the colour is bit 3 of a piece code. */
-export const WHITE = 0;
-export const BLACK = 8;
-
-/** Piece types (low three bits of a piece code; 0 is an empty square). */
-export const PAWN = 1;
-export const KNIGHT = 2;
-export const BISHOP = 3;
-export const ROOK = 4;
-export const QUEEN = 5;
-export const KING = 6;
-
-/** Move flags (bits 17-19 of a move). */
-export const MoveFlag = { NORMAL: 0, DOUBLE_PUSH: 1, EN_PASSANT: 2, CASTLE: 3 } as const;
-/** A move flag. */
-export type MoveFlag = (typeof MoveFlag)[keyof typeof MoveFlag];
-
-/** Deepest line the undo stack and the move buffers hold (search plus quiescence). */
-export const MAX_PLY = 128;
-/** Room for the moves of one position (the most known is 218). */
-export const MAX_MOVES = 256;
-
-/** Start position. */
-export const START_FEN = 'rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1';
+export * from './move.js';
 
 const KNIGHT_STEPS = [33, 31, 18, 14, -33, -31, -18, -14];
 const KING_STEPS = [1, -1, 16, -16, 17, 15, -17, -15];
 const BISHOP_STEPS = [17, 15, -17, -15];
 const ROOK_STEPS = [1, -1, 16, -16];
-const PIECE_LETTERS = ' pnbrqk';
 
 // Castling rights: 1 white king side, 2 white queen side, 4 black king side, 8 black queen side.
 // A move from or to one of these squares clears the rights that depend on it.
 const CASTLE_MASK = new Uint8Array(128).fill(15);
-// Unit step of the queen line from one square to another, indexed by (to - from + 119); 0 off-line.
-const RAY_STEP = new Int8Array(239);
-for (const d of [1, -1, 16, -16, 17, 15, -17, -15]) for (let k = 1; k < 8; k++) RAY_STEP[d * k + 119] = d;
 CASTLE_MASK[0] = 15 & ~2;
 CASTLE_MASK[4] = 15 & ~3;
 CASTLE_MASK[7] = 15 & ~1;
@@ -49,29 +39,9 @@ CASTLE_MASK[112] = 15 & ~8;
 CASTLE_MASK[116] = 15 & ~12;
 CASTLE_MASK[119] = 15 & ~4;
 
-/** Build a move: from and to are 0x88 squares, promo a piece type (0 for none). */
-export function encodeMove(from: number, to: number, promo = 0, flag: MoveFlag = MoveFlag.NORMAL): number {
-  return from | (to << 7) | (promo << 14) | (flag << 17);
-}
-/** Origin square of a move. */
-export const moveFrom = (m: number): number => m & 127;
-/** Destination square of a move. */
-export const moveTo = (m: number): number => (m >> 7) & 127;
-/** Promotion piece type of a move (0 for none). */
-export const movePromo = (m: number): number => (m >> 14) & 7;
-/** Flag of a move. */
-export const moveFlag = (m: number): number => (m >> 17) & 7;
-
-/** Algebraic name of a 0x88 square ("e4"). */
-export function squareName(sq: number): string {
-  return String.fromCharCode(97 + (sq & 7)) + String.fromCharCode(49 + (sq >> 4));
-}
-
-/** A move in UCI notation ("e2e4", "e7e8q"). */
-export function moveToUci(m: number): string {
-  const promo = movePromo(m);
-  return squareName(moveFrom(m)) + squareName(moveTo(m)) + (promo !== 0 ? PIECE_LETTERS[promo] : '');
-}
+// Unit step of the queen line from one square to another, indexed by (to - from + 119); 0 off-line.
+const RAY_STEP = new Int8Array(239);
+for (const d of KING_STEPS) for (let k = 1; k < 8; k++) RAY_STEP[d * k + 119] = d;
 
 /** A position with make/unmake. One instance per search thread; it is not shared. */
 export class Position {
@@ -114,51 +84,15 @@ export class Position {
 
   /** Set up the position of a FEN string (RangeError when it is malformed). */
   setFen(fen: string): void {
-    const parts = fen.trim().split(/\s+/);
-    const [placement, side = 'w', castling = '-', ep = '-', half = '0', full = '1'] = parts;
-    if (placement === undefined || parts.length < 2)
-      throw new RangeError(`FEN needs at least the placement and the side to move: ${JSON.stringify(fen)}`);
-    this.board.fill(0);
-    const kings = [-1, -1];
-    const ranks = placement.split('/');
-    if (ranks.length !== 8) throw new RangeError(`FEN placement needs 8 ranks: ${JSON.stringify(fen)}`);
-    for (let r = 0; r < 8; r++) {
-      let file = 0;
-      for (const ch of ranks[r]!) {
-        if (ch >= '1' && ch <= '8') {
-          file += Number(ch);
-          continue;
-        }
-        const type = PIECE_LETTERS.indexOf(ch.toLowerCase());
-        if (type <= 0 || file > 7) throw new RangeError(`bad FEN placement ${JSON.stringify(ranks[r])}`);
-        const color = ch === ch.toLowerCase() ? BLACK : WHITE;
-        const sq = (7 - r) * 16 + file;
-        this.board[sq] = color | type;
-        if (type === KING) kings[color >> 3] = sq;
-        file++;
-      }
-      if (file !== 8) throw new RangeError(`FEN rank ${8 - r} does not have 8 files: ${JSON.stringify(ranks[r])}`);
-    }
-    if (kings[0] === -1 || kings[1] === -1) throw new RangeError(`FEN needs one king of each colour: ${JSON.stringify(fen)}`);
-    this.kingSquare[0] = kings[0]!;
-    this.kingSquare[1] = kings[1]!;
-    if (side !== 'w' && side !== 'b') throw new RangeError(`FEN side to move must be w or b, got ${JSON.stringify(side)}`);
-    this.side = side === 'w' ? WHITE : BLACK;
-    this.castling = 0;
-    if (castling !== '-') {
-      for (const ch of castling) {
-        const bit = 'KQkq'.indexOf(ch);
-        if (bit < 0) throw new RangeError(`bad FEN castling field ${JSON.stringify(castling)}`);
-        this.castling |= 1 << bit;
-      }
-    }
-    if (ep === '-') this.epSquare = -1;
-    else {
-      if (!/^[a-h][36]$/.test(ep)) throw new RangeError(`bad FEN en passant square ${JSON.stringify(ep)}`);
-      this.epSquare = (ep.charCodeAt(1) - 49) * 16 + (ep.charCodeAt(0) - 97);
-    }
-    this.halfmoveClock = Number.parseInt(half, 10) || 0;
-    this.fullmoveNumber = Number.parseInt(full, 10) || 1;
+    const f = parseFen(fen);
+    this.board.set(f.board);
+    this.kingSquare[0] = f.kingSquares[0];
+    this.kingSquare[1] = f.kingSquares[1];
+    this.side = f.side;
+    this.castling = f.castling;
+    this.epSquare = f.epSquare;
+    this.halfmoveClock = f.halfmoveClock;
+    this.fullmoveNumber = f.fullmoveNumber;
     this.ply = 0;
     this.#sumSquareValues();
   }
@@ -180,27 +114,7 @@ export class Position {
 
   /** The position as a FEN string. */
   toFen(): string {
-    const rows: string[] = [];
-    for (let rank = 7; rank >= 0; rank--) {
-      let row = '';
-      let empty = 0;
-      for (let file = 0; file < 8; file++) {
-        const p = this.board[rank * 16 + file]!;
-        if (p === 0) {
-          empty++;
-          continue;
-        }
-        if (empty > 0) row += String(empty);
-        empty = 0;
-        const letter = PIECE_LETTERS[p & 7]!;
-        row += (p & BLACK) !== 0 ? letter : letter.toUpperCase();
-      }
-      rows.push(empty > 0 ? row + String(empty) : row);
-    }
-    let castling = '';
-    for (let bit = 0; bit < 4; bit++) if ((this.castling & (1 << bit)) !== 0) castling += 'KQkq'[bit];
-    const ep = this.epSquare < 0 ? '-' : squareName(this.epSquare);
-    return `${rows.join('/')} ${this.side === WHITE ? 'w' : 'b'} ${castling || '-'} ${ep} ${this.halfmoveClock} ${this.fullmoveNumber}`;
+    return formatFen(this);
   }
 
   /** Is `sq` attacked by a piece of colour `by`? */

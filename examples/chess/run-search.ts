@@ -8,8 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { Client } from '../../src/client/client.js';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import { flagsOf } from './perft-distributed.js';
-import { formatScore, searchDistributed, searchLocal, searchPlain } from './search.js';
-import type { DistributedReport, SearchEvent, SearchReport } from './search.js';
+import { searchDistributed } from './search-distributed.js';
+import type { DistributedReport } from './search-distributed.js';
+import { formatScore, searchLocal, searchPlain } from './search.js';
+import type { SearchEvent, SearchReport } from './search.js';
 import { WorkerPool, describePool, poolShape } from './worker-pool.js';
 import type { WorkerRunner } from './worker-pool.js';
 

@@ -14,7 +14,9 @@ import { Position, START_FEN, moveToUci } from '../../examples/chess/movegen.js'
 import { PERFT_TABLE, perftDistributed } from '../../examples/chess/perft-distributed.js';
 import { DEFAULT_SEARCH_FEN } from '../../examples/chess/run-search.js';
 import { MATE } from '../../examples/chess/alpha-beta.js';
-import { searchDistributed, searchLocal, searchPlain } from '../../examples/chess/search.js';
+import { SQUARE_VALUE, evaluate, evaluateByScan } from '../../examples/chess/evaluate.js';
+import { searchDistributed } from '../../examples/chess/search-distributed.js';
+import { searchLocal, searchPlain } from '../../examples/chess/search.js';
 import type { SubtreeTask } from '../../examples/chess/subtree.js';
 import { WorkerPool } from '../../examples/chess/worker-pool.js';
 
@@ -69,6 +71,27 @@ void describe('chess move generator', () => {
     }
     pos.make(pos.parseUci('e1c1')!);
     assert.equal(pos.toFen(), 'r3k2r/1P6/8/3pP3/8/8/8/2KR3R b kq - 1 1');
+  });
+
+  void it('keeps the incremental evaluation equal to a scan of the board through make and unmake', () => {
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (const { fen } of PERFT_TABLE) {
+      const pos = new Position(fen);
+      pos.trackSquareValues(SQUARE_VALUE);
+      for (let game = 0; game < 30; game++) {
+        let plies = 0;
+        for (; plies < 40; plies++) {
+          const moves = pos.legalMoves();
+          if (moves.length === 0) break;
+          pos.make(moves[Math.floor(random() * moves.length)]!);
+          assert.equal(evaluate(pos), evaluateByScan(pos), pos.toFen());
+        }
+        while (plies-- > 0) pos.unmake();
+        assert.equal(evaluate(pos), evaluateByScan(pos));
+        assert.equal(pos.toFen(), new Position(fen).toFen());
+      }
+    }
   });
 
   void it('refuses a malformed FEN with a RangeError', () => {
