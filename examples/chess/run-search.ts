@@ -67,6 +67,10 @@ export async function runSearch(o: RunSearchOptions): Promise<RunSearchResult> {
       } else if (o.verbose && e.type === 'refuted')
         log(`    ${e.move} refuted by ${e.by} (<= ${e.bound}); ${e.cancelled} sibling subtrees cancelled`);
       else if (o.verbose && e.type === 'rescout') log(`    ${e.move}: scouted again at ${e.threshold}`);
+      else if (o.verbose && e.type === 'partial')
+        log(
+          `    worker, ${e.move} ${e.reply}: depth ${e.answer.depth} of ${e.depth - 2} done, best ${e.answer.best} ${formatScore(e.answer.score)}, ${fmt(e.answer.nodes)} nodes`,
+        );
     };
   const split = o.splitDepths !== undefined ? { splitDepths: o.splitDepths } : {};
   log('single process:');

@@ -277,11 +277,18 @@ class DistributedSearch {
   }
 
   /** Submit subtrees; each promise resolves with the answer, or undefined if it was cancelled. */
-  async #submitUnits(specs: SubmitSpec[]): Promise<Array<Promise<SearchAnswer | undefined>>> {
-    const handles = await this.#client.submitMany(specs);
+  async #submitUnits(specs: SubmitSpec[], onPartial?: (p: SearchAnswer) => void): Promise<Array<Promise<SearchAnswer | undefined>>> {
+    const handles = await this.#client.submitMany(onPartial === undefined ? specs : specs.map((s) => ({ ...s, follow: 'all' as const })));
     this.submitted += handles.length;
     return handles.map((h) => {
-      const answer = h.result().then((o) => this.#account(h.id, o));
+      const answer =
+        onPartial === undefined
+          ? h.result().then((o) => this.#account(h.id, o))
+          : (async () => {
+              // The worker's iterative deepening, live: a partial result per completed depth.
+              for await (const data of h.partials()) onPartial(answerOf(data)!);
+              return this.#account(h.id, await h.result());
+            })();
       this.#outcomes.push(answer.catch(() => undefined));
       return answer;
     });
@@ -364,7 +371,9 @@ class DistributedSearch {
     const group = await this.#group('exact', i, threshold);
     const [first, ...rest] = child.replies;
     // The first reply (the likeliest best) with the open window, then the others below its score.
-    const [a1] = await this.#submitUnits([this.#unitSpec(first!.fen, threshold, INF, group, 250)]);
+    const [a1] = await this.#submitUnits([this.#unitSpec(first!.fen, threshold, INF, group, 250)], (p) => {
+      if (p.best !== '') this.#emit({ type: 'partial', depth: this.#iterationDepth, move: child.uci, reply: first!.uci, answer: p });
+    });
     let value = (await a1!)!.score;
     if (rest.length > 0) {
       const answers = await this.#submitUnits(rest.map((r) => this.#unitSpec(r.fen, threshold, value, group, 250)));

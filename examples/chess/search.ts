@@ -26,6 +26,7 @@
 import { AlphaBeta, INF, MATE, orderedMoves } from './alpha-beta.js';
 import { Position, moveToUci } from './movegen.js';
 import { searchSubtreeSync } from './subtree.js';
+import type { SubtreeProgress } from './subtree.js';
 
 /** One completed depth of the root iteration. */
 export interface Iteration {
@@ -57,7 +58,9 @@ export type SearchEvent =
   | { type: 'iteration'; iteration: Iteration }
   | { type: 'best'; depth: number; move: string; score: number; rootMove: number; rootMoves: number; elapsedMs: number }
   | { type: 'refuted'; move: string; by: string; bound: number; rootMove: number; cancelled: number }
-  | { type: 'rescout'; move: string; threshold: number };
+  | { type: 'rescout'; move: string; threshold: number }
+  /** A worker's progress on the first reply of a move being valued exactly (after root `move` and `reply`). */
+  | { type: 'partial'; depth: number; move: string; reply: string; answer: SubtreeProgress };
 
 /** Scores as text: centipawns for the side to move, or "mate in N" / "mated in N" (moves). */
 export function formatScore(score: number): string {
