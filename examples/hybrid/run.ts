@@ -161,7 +161,7 @@ export async function runHybrid(o: HybridOptions): Promise<HybridReport> {
     // The served network against the one in memory, on held-out positions.
     const rels = heldOut.slice(0, 64).map((s) => relative(s.board));
     const check = await client.submit({ kind: EVAL_KIND, payload: encodePositions(rels) });
-    const served = (await check.result()).result;
+    const served = Uint8Array.from((await check.result()).result);
     const local = encodeScores(scoreBoards(model, rels));
     const equal = served.length === local.length && served.every((b, i) => b === local[i]);
     log(`   served scores of ${rels.length} held-out positions equal the in-process model's bit for bit: ${equal ? 'yes' : 'NO'}`);
