@@ -41,7 +41,7 @@ export function report(b: Bench, machine: MachineInfo, startedAt: Date, seconds:
       `load average (1 min) ${machine.loadStart} at start, ${loadEnd} at end${Math.max(machine.loadStart, loadEnd) > machine.cores * 0.75 ? ' — OTHER WORK WAS RUNNING: treat the numbers as noisy' : ''}`,
     `packages: ${pk}`,
     `settings: ${s.workers} worker processes × concurrency ${s.concurrency} (ATP credits = BullMQ concurrency); submit in awaited chunks of ${s.chunk} (ATP submitMany, BullMQ addBulk); ` +
-      `every peer in its own processes (coordinator | redis-server, 4 workers, 1 producer); redis-server --save '' --appendonly no; ATP coordinator defaults (lease ttl 30 s, heartbeat 10 s) unless a row says otherwise`,
+      `every peer in its own processes (coordinator | redis-server, ${s.workers} workers, 1 producer); redis-server --save '' --appendonly no; ATP coordinator defaults (lease ttl 30 s, heartbeat 10 s) unless a row says otherwise`,
   ];
   const parts = [head.join('\n'), '', table(b.rows, b.stores, b.redis !== undefined)];
   if (b.notes.length > 0) parts.push('', ...b.notes.map((n) => `- ${n}`));

@@ -33,6 +33,8 @@ export interface Settings {
   holBytes: number;
   holWindowBytes: number;
   pendingN: number;
+  /** SQLite journals every artifact: fewer, to keep the run within its time (bytes per artifact do not depend on the count). */
+  pendingSqliteN: number;
   leasesN: number;
   bullMemoryN: number;
   renewSessions: number;
@@ -47,7 +49,7 @@ export const FULL: Settings = {
   concurrency: 50,
   chunk: 1000,
   throughputN: 100_000,
-  cpuWorkN: 20_000,
+  cpuWorkN: 10_000,
   floorN: 20_000,
   floorWarm: 2_000,
   dispatchN: 5_000,
@@ -61,6 +63,7 @@ export const FULL: Settings = {
   holBytes: 100 * 2 ** 20,
   holWindowBytes: 8 * 2 ** 20,
   pendingN: 1_000_000,
+  pendingSqliteN: 200_000,
   leasesN: 10_000,
   bullMemoryN: 100_000,
   renewSessions: 100,
@@ -72,21 +75,26 @@ export const FULL: Settings = {
 /** --short: small counts for CI (functional checks only). */
 export const SHORT: Settings = {
   ...FULL,
-  throughputN: 5_000,
-  cpuWorkN: 1_000,
+  workers: 2,
+  renewSessions: 20,
+  renewProcs: 2,
+  throughputN: 2_000,
+  cpuWorkN: 300,
   floorN: 2_000,
   floorWarm: 200,
-  dispatchN: 300,
-  dispatchWarm: 30,
-  cancelN: 100,
-  cancelPendingN: 200,
-  subtreeN: 2_000,
+  dispatchN: 200,
+  dispatchWarm: 20,
+  cancelN: 50,
+  cancelPendingN: 100,
+  subtreeN: 1_000,
   recoveryRounds: 1,
   resumeWindowMs: 1_000,
   holBytes: 16 * 2 ** 20,
   pendingN: 100_000,
-  leasesN: 2_000,
+  pendingSqliteN: 20_000,
+  leasesN: 1_000,
   bullMemoryN: 10_000,
+  renewLeasesPerSession: 50,
   renewSeconds: 5,
 };
 

@@ -115,17 +115,12 @@ async function submitBulk(a: { n: number; chunk: number; kind: string; parentId?
 
 /**
  * Head-of-line: one session (worker and producer) holds one lease, then pushes `totalBytes` of
- * maximum-size SUBMITs (at most `windowBytes` unacknowledged) while measuring PING/PONG and
- * RENEW/RENEWED round trips on the same connection; the same round trips are measured idle first.
+ * maximum-size SUBMITs (at most `windowBytes` unacknowledged) while it samples PING→PONG and
+ * RENEW→RENEWED round trips on the same connection. Sampling is open-loop: a probe leaves every
+ * `pingEveryMs` / `renewEveryMs` whether or not earlier ones were answered, so a stall is sampled
+ * at its true length by every probe caught in it. The same probes run on the idle link first.
  */
-async function hol(a: {
-  totalBytes: number;
-  windowBytes: number;
-  idleRenews: number;
-  idlePings: number;
-  pingEveryMs: number;
-  renewGapMs: number;
-}) {
+async function hol(a: { totalBytes: number; windowBytes: number; idleMs: number; pingEveryMs: number; renewEveryMs: number }) {
   let gotLease: () => void = () => undefined;
   const leased = new Promise<void>((r) => (gotLease = r));
   const conn = new ClientConnection({
@@ -165,30 +160,44 @@ async function hol(a: {
   await conn.request(submitMsg('hol-lease', randomBytes(16)), isAccepted);
   await leased;
 
-  const ping = async () => {
+  const probes: Array<Promise<unknown>> = [];
+  const ping = (into: number[]) => {
     const t0 = nowNs();
-    await conn.request({ type: 'PING', stream: conn.nextStream(), nonce: 7 }, (m): m is MessageOf<'PONG'> => m.type === 'PONG');
-    return (nowNs() - t0) / 1e3;
-  };
-  const renew = async () => {
-    const t0 = nowNs();
-    const r = await conn.request(
-      { type: 'RENEW', stream: conn.nextStream(), leaseIds: [] },
-      (m): m is MessageOf<'RENEWED'> => m.type === 'RENEWED',
+    probes.push(
+      conn
+        .request({ type: 'PING', stream: conn.nextStream(), nonce: 7 }, (m): m is MessageOf<'PONG'> => m.type === 'PONG')
+        .then(() => into.push((nowNs() - t0) / 1e3)),
     );
-    if (r.renewed !== 1) throw new Error(`RENEWED covered ${r.renewed} leases, expected 1`);
-    return (nowNs() - t0) / 1e3;
   };
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const renew = (into: number[]) => {
+    const t0 = nowNs();
+    probes.push(
+      conn
+        .request({ type: 'RENEW', stream: conn.nextStream(), leaseIds: [] }, (m): m is MessageOf<'RENEWED'> => m.type === 'RENEWED')
+        .then((r) => {
+          if (r.renewed !== 1) throw new Error(`RENEWED covered ${r.renewed} leases, expected 1`);
+          into.push((nowNs() - t0) / 1e3);
+        }),
+    );
+  };
+  /** Probe at fixed intervals until stop() is called. */
+  const sample = (pings: number[], renews: number[]) => {
+    ping(pings);
+    renew(renews);
+    const pt = setInterval(() => ping(pings), a.pingEveryMs);
+    const rt = setInterval(() => renew(renews), a.renewEveryMs);
+    return () => {
+      clearInterval(pt);
+      clearInterval(rt);
+    };
+  };
 
-  // Idle: the same round trips with nothing else on the link.
-  const idleRenew: number[] = [];
-  for (let i = 0; i < a.idleRenews; i++) idleRenew.push(await renew());
   const idlePing: number[] = [];
-  for (let i = 0; i < a.idlePings; i++) {
-    idlePing.push(await ping());
-    await sleep(a.pingEveryMs);
-  }
+  const idleRenew: number[] = [];
+  const stopIdle = sample(idlePing, idleRenew);
+  await new Promise((r) => setTimeout(r, a.idleMs));
+  stopIdle();
+  await Promise.all(probes.splice(0));
 
   // The flood: maximum-size SUBMIT frames (body = the negotiated maximum frame payload).
   const frameMax = conn.welcome?.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES;
@@ -196,22 +205,10 @@ async function hol(a: {
   const payload = randomBytes(frameMax - overhead);
   const count = Math.ceil(a.totalBytes / frameMax);
   const window = Math.max(1, Math.floor(a.windowBytes / frameMax));
-  let flooding = true;
   const floodPing: number[] = [];
   const floodRenew: number[] = [];
-  const pinger = (async () => {
-    while (flooding) {
-      floodPing.push(await ping());
-      await sleep(a.pingEveryMs);
-    }
-  })();
-  const renewer = (async () => {
-    while (flooding) {
-      floodRenew.push(await renew());
-      await sleep(a.renewGapMs);
-    }
-  })();
   const t0 = nowNs();
+  const stopFlood = sample(floodPing, floodRenew);
   let sent = 0;
   let acked = 0;
   await new Promise<void>((resolve, reject) => {
@@ -228,8 +225,8 @@ async function hol(a: {
     pump();
   });
   const floodMs = (nowNs() - t0) / 1e6;
-  flooding = false;
-  await Promise.all([pinger, renewer]);
+  stopFlood();
+  await Promise.all(probes.splice(0));
   await conn.close();
   return {
     frames: count,

@@ -125,5 +125,13 @@ async function memory(a: { queue: string; n: number; chunk: number }) {
   return { bytesPerJob: (m1 - m0) / a.n, waiting };
 }
 
-serve({ throughput, dispatch, removeWaiting, removeFlow, memory });
+/** Add n jobs to a queue (for the recovery scenario). */
+async function addJobs(a: { queue: string; n: number }) {
+  const queue = new Queue(a.queue, { connection });
+  await queue.addBulk(Array.from({ length: a.n }, (_, i) => ({ name: 'rec', data: { i } })));
+  await queue.close();
+  return { added: a.n };
+}
+
+serve({ addJobs, throughput, dispatch, removeWaiting, removeFlow, memory });
 emit('ready', { pid: process.pid });

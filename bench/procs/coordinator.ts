@@ -46,7 +46,14 @@ serve({
     };
   },
   counts: () => store.counts(),
-  sessions: () => coordinator.sessions.size,
+  /** Worker sessions known (connected or within their resume window). */
+  sessions: () => [...coordinator.sessions.values()].filter((s) => (s.roles & 1) !== 0).length,
+  /** Frames received on every session's connection so far. */
+  framesIn: () => {
+    let n = 0;
+    for (const s of coordinator.sessions.values()) n += s.channel?.stats.framesIn ?? 0;
+    return n;
+  },
   exit: async () => {
     await coordinator.close();
   },

@@ -16,7 +16,7 @@ interface Mem {
   gc: boolean;
 }
 
-async function pending(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<{ rss: number; heap: number; ms: number }> {
+async function pending(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<{ n: number; rss: number; heap: number; ms: number }> {
   const coord = await b.coordinator(store);
   const driver = await b.atpDriver(coord.ready['url'] as string);
   try {
@@ -34,7 +34,7 @@ async function pending(b: Bench, store: 'memory' | 'sqlite', n: number): Promise
       r.accepted === n && counts['PENDING'] === n,
       `${r.accepted} accepted, ${counts['PENDING']} pending; expected ${n}`,
     );
-    return { rss: (m1.rss - m0.rss) / n, heap: (m1.heapUsed - m0.heapUsed) / n, ms: r.ms };
+    return { n, rss: (m1.rss - m0.rss) / n, heap: (m1.heapUsed - m0.heapUsed) / n, ms: r.ms };
   } finally {
     await stopProcs(driver);
     await stopProcs(coord);
@@ -44,12 +44,13 @@ async function pending(b: Bench, store: 'memory' | 'sqlite', n: number): Promise
 /** Scenario 7 with its rows. */
 export async function memory(b: Bench): Promise<void> {
   const s = b.settings;
-  const per: Partial<Record<'memory' | 'sqlite', { rss: number; heap: number; ms: number }>> = {};
+  const per: Partial<Record<'memory' | 'sqlite', { n: number; rss: number; heap: number; ms: number }>> = {};
   const leases: Partial<Record<'memory' | 'sqlite', SubtreeResult>> = {};
   const fromCancel = (b.raw['cancel'] as { subtree?: Partial<Record<'memory' | 'sqlite', SubtreeResult>> } | undefined)?.subtree;
   for (const store of b.stores) {
-    console.log(`  ${fmt.int(s.pendingN)} pending artifacts, ATP ${store} ...`);
-    per[store] = await pending(b, store, s.pendingN);
+    const n = store === 'sqlite' ? s.pendingSqliteN : s.pendingN;
+    console.log(`  ${fmt.int(n)} pending artifacts, ATP ${store} ...`);
+    per[store] = await pending(b, store, n);
     console.log(
       `    rss ${per[store].rss.toFixed(0)} B, heap ${per[store].heap.toFixed(0)} B per artifact (submitted in ${per[store].ms.toFixed(0)} ms)`,
     );
@@ -73,7 +74,7 @@ export async function memory(b: Bench): Promise<void> {
     }
   }
   b.raw['memory'] = { pendingPerArtifact: per, leases, bull };
-  const label = `7. coordinator memory (${fmt.int(s.pendingN)} pending, empty payloads, no watch; ${fmt.int(s.leasesN)} leases)`;
+  const label = `7. coordinator memory (${fmt.int(s.pendingN)} pending (SQLite ${fmt.int(s.pendingSqliteN)}), empty payloads, no watch; ${fmt.int(s.leasesN)} leases)`;
   const cell = (k: 'memory' | 'sqlite', f: 'rss' | 'heap') => per[k] && fmt.bytes(per[k][f]);
   b.row({
     scenario: label,
