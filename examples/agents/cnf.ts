@@ -4,7 +4,7 @@
  *
  * A literal is an integer: variable v (0-based) true is 2v, false is 2v + 1 (so `lit ^ 1` negates).
  */
-import { mulberry32, randomInt } from './random.js';
+import { mulberry32, randomInt } from '../shared/random.js';
 
 /** A formula in conjunctive normal form. */
 export interface Cnf {

@@ -10,7 +10,7 @@ import { clauseCount } from './cnf.js';
 import type { Cnf } from './cnf.js';
 import { POLL_TICKS } from './dpll.js';
 import type { SolveOutcome } from './dpll.js';
-import { mulberry32, randomInt } from './random.js';
+import { mulberry32, randomInt } from '../shared/random.js';
 
 /** Options of a WalkSAT run. */
 export interface WalkSatOptions {

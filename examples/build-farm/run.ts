@@ -21,8 +21,8 @@ import { toolchainId } from './handlers.js';
 import { EXPECTED_OUTPUT, ensureProject, readProject, touchFile } from './project.js';
 import type { BuildStep, TestReport } from './steps.js';
 import { BuildKind, buildGraph } from './steps.js';
-import type { WorkerProcesses } from './worker-processes.js';
-import { startWorkers } from './worker-processes.js';
+import type { WorkerProcesses } from '../shared/worker-processes.js';
+import { startWorkers } from '../shared/worker-processes.js';
 
 const HANDLERS = fileURLToPath(new URL('./handlers.js', import.meta.url));
 /** examples/build-farm/out/ in the source tree (this file runs from dist/examples/build-farm/). */

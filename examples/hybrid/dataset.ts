@@ -6,8 +6,8 @@
  */
 import { SQUARES, SYMMETRIES, canonicalKey, emptySquares, isTerminal, keyOf, pieces, relative, transform } from './board.js';
 import type { ExactSolver } from './exact-solver.js';
-import type { Random } from './random.js';
-import { randomInt } from './random.js';
+import type { Random } from '../shared/random.js';
+import { randomInt } from '../shared/random.js';
 
 /** A position and its exact value for the side to move. */
 export interface Sample {

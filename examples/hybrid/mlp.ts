@@ -6,7 +6,7 @@
  * float32 at the same points (each neuron's sum is accumulated in a double and stored in a
  * Float32Array), so the same weights on the same inputs give the same bits in every process.
  */
-import type { Random } from './random.js';
+import type { Random } from '../shared/random.js';
 
 /** One dense layer: out[j] = bias[j] + sum_i weights[j * inputs + i] * in[i]. */
 export interface Layer {

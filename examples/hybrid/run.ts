@@ -20,7 +20,7 @@ import { HybridProcesses } from './hybrid-processes.js';
 import type { HybridProcess } from './hybrid-processes.js';
 import { EVAL_KIND, SEARCH_KIND, encodePositions, encodeScores } from './protocol.js';
 import type { SearchAnswer, SearchTask } from './protocol.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../shared/random.js';
 import { hybridSearch } from './search.js';
 import { accuracyOf, train } from './train.js';
 import type { Accuracy, LossPoint } from './train.js';

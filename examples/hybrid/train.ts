@@ -2,7 +2,7 @@
 import { INPUTS, tensorsOf } from './dataset.js';
 import type { Sample } from './dataset.js';
 import { Mlp } from './mlp.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../shared/random.js';
 
 /** Options of a training run. */
 export interface TrainOptions {

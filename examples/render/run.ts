@@ -20,7 +20,7 @@ import type { Scene } from './scene.js';
 import { renderSingle } from './single.js';
 import type { Pass, Rect } from './tile.js';
 import { TILE_KIND, decodeChunk, encodeTileJob, splitTiles } from './tile.js';
-import { startWorkers } from './worker-processes.js';
+import { startWorkers } from '../shared/worker-processes.js';
 
 const HANDLERS = fileURLToPath(new URL('./handlers.js', import.meta.url));
 

@@ -16,7 +16,7 @@ import { localEvaluator, scoreBoards } from '../../examples/hybrid/handlers.js';
 import { Mlp } from '../../examples/hybrid/mlp.js';
 import type { MlpJson } from '../../examples/hybrid/mlp.js';
 import { EVAL_KIND, SEARCH_KIND, decodePositions, decodeScores, encodePositions, encodeScores } from '../../examples/hybrid/protocol.js';
-import { mulberry32 } from '../../examples/hybrid/random.js';
+import { mulberry32 } from '../../examples/shared/random.js';
 import { runHybrid } from '../../examples/hybrid/run.js';
 import { hybridSearch } from '../../examples/hybrid/search.js';
 
