@@ -236,7 +236,7 @@ export class Client {
     return { cancelled: m.cancelled, alreadyFinished: m.alreadyFinished, stopping: m.stopping };
   }
 
-  /** ATP_SPEC §7.3: the current state of an artifact (state UNKNOWN if the coordinator has none). */
+  /** ATP_SPEC §7.6: the current state of an artifact (state UNKNOWN if the coordinator has none). */
   async query(id: string): Promise<ArtifactStatus> {
     const conn = this.connection;
     const m = await conn.request(

@@ -574,7 +574,7 @@ export class Coordinator implements Core {
     );
   }
 
-  // ---- lease expiry (ATP_SPEC §5.4), one heap entry per session --------------------------------
+  // ---- lease expiry (ATP_SPEC §5.6), one heap entry per session --------------------------------
 
   armExpiry(s: ServerSession): void {
     s.expiryTimer?.cancel();
@@ -672,7 +672,7 @@ export class Coordinator implements Core {
     if ((s.roles & Role.WORKER) !== 0) void this.store.dropSession(s.id).catch((err: unknown) => this.fault('drop session', err));
   }
 
-  // ---- revocation (ATP_SPEC §8.2) -------------------------------------------------------------
+  // ---- revocation (ATP_SPEC §8.3) -------------------------------------------------------------
 
   revoke(orders: readonly RevokeOrder[]): void {
     for (const o of orders) {
@@ -721,7 +721,7 @@ export class Coordinator implements Core {
     return s.revoking.get(leaseId)?.code;
   }
 
-  // ---- deadlines (ATP_SPEC §3.4) ----------------------------------------------------------------
+  // ---- deadlines (ATP_SPEC §3.8) ----------------------------------------------------------------
 
   armDeadline(tenant: string, id: string, deadlineAt: number): void {
     this.timers.at(deadlineAt, () => {

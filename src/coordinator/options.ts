@@ -1,4 +1,4 @@
-/** Coordinator options and their defaults (ATP_SPEC §4.6). */
+/** Coordinator options and their defaults (ATP_SPEC Appendix A). */
 import type { Clock } from '../internal/clock.js';
 import { systemClock } from '../internal/clock.js';
 import type { Store } from '../store/store.js';

@@ -210,14 +210,14 @@ export function handleWatch(core: Core, s: ServerSession, msg: MessageOf<'WATCH'
   );
 }
 
-/** UNWATCH (ATP_SPEC §7.2). */
+/** UNWATCH (ATP_SPEC §7.5). */
 export function handleUnwatch(core: Core, s: ServerSession, msg: MessageOf<'UNWATCH'>): void {
   const w = s.watches.get(msg.watchStream);
   if (w !== undefined) core.watches.remove(w);
   s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0015, subject: new Uint8Array(16) });
 }
 
-/** QUERY (ATP_SPEC §7.3). */
+/** QUERY (ATP_SPEC §7.6). */
 export function handleQuery(core: Core, s: ServerSession, msg: MessageOf<'QUERY'>): void {
   const id = toHex(msg.artifactId);
   core.store.get(s.tenant, id).then(

@@ -17,7 +17,7 @@ export interface HeldLease {
   confirmed: boolean;
 }
 
-/** A lease revoked by the coordinator and not yet acknowledged (ATP_SPEC §8.2). */
+/** A lease revoked by the coordinator and not yet acknowledged (ATP_SPEC §8.3). */
 export interface Revoking {
   lease: LeaseRecord;
   code: ErrorCode;
@@ -63,7 +63,7 @@ export class ServerSession {
   drainTimer: HeapTimer | undefined;
   readonly leases = new Map<string, HeldLease>();
   readonly revoking = new Map<string, Revoking>();
-  /** Session-level renewal: one RENEW renews every lease (ATP_SPEC §5.3). */
+  /** Session-level renewal: one RENEW renews every lease (ATP_SPEC §5.4). */
   lastRenewAt: number;
   expiryTimer: HeapTimer | undefined;
   expiryAt = Infinity;
@@ -99,7 +99,7 @@ export class ServerSession {
     return this.channel !== undefined && !this.channel.closed;
   }
 
-  /** The last instant at which a held lease is valid: it is lost once now is past this (ATP_SPEC §5.3, §5.5). */
+  /** The last instant at which a held lease is valid: it is lost once now is past this (ATP_SPEC §5.3–§5.6). */
   expiryOf(h: HeldLease): number {
     const base = Math.max(h.confirmed ? this.lastRenewAt : 0, h.renewedAt, h.lease.grantedAt);
     const ttlEnd = base + h.lease.ttlMs;

@@ -17,7 +17,7 @@ function refOf(s: ServerSession, leaseId: Uint8Array, epoch: number): LeaseRef {
   return { leaseId: toHex(leaseId), epoch, sessionId: s.id };
 }
 
-/** ATP_SPEC §5.5: the stale reply. */
+/** ATP_SPEC §5.7: the stale reply. */
 export function sendLeaseLost(
   s: ServerSession,
   stream: number,
@@ -78,7 +78,7 @@ export function handleCredit(core: Core, s: ServerSession, msg: MessageOf<'CREDI
   core.dispatch(s);
 }
 
-/** RENEW (ATP_SPEC §5.3): session-level renewal, O(1) for the empty list. */
+/** RENEW (ATP_SPEC §5.4): session-level renewal, O(1) for the empty list. */
 export function handleRenew(core: Core, s: ServerSession, msg: MessageOf<'RENEW'>): void {
   const now = core.now();
   let ttl = Infinity;
@@ -157,7 +157,7 @@ export function handlePartial(core: Core, s: ServerSession, msg: MessageOf<'PART
   );
 }
 
-/** CHECKPOINT (ATP_SPEC §9.2). */
+/** CHECKPOINT (ATP_SPEC §9.3). */
 export function handleCheckpoint(core: Core, s: ServerSession, msg: MessageOf<'CHECKPOINT'>): void {
   core.store.checkpoint(refOf(s, msg.leaseId, msg.epoch), msg.data, core.now()).then(
     (out) => {
@@ -214,7 +214,7 @@ export function handleRelease(core: Core, s: ServerSession, msg: MessageOf<'RELE
   );
 }
 
-/** REVOKE_ACK (ATP_SPEC §8.2). */
+/** REVOKE_ACK (ATP_SPEC §8.3). */
 export function handleRevokeAck(core: Core, s: ServerSession, msg: MessageOf<'REVOKE_ACK'>): void {
   const hex = toHex(msg.leaseId);
   const r = s.revoking.get(hex);

@@ -1,5 +1,5 @@
 /**
- * The Store contract (ATP_SPEC §3.4): where artifacts, leases and results live. Each method is one
+ * The Store contract (ATP_SPEC §3.5): where artifacts, leases and results live. Each method is one
  * atomic, named transition, guarded by the lease id and epoch where a lease is named, returning a
  * typed outcome; a stale caller can never overwrite a newer holder. Implementations: memory,
  * SQLite (embedded default), PostgreSQL (several coordinators). One conformance suite
@@ -112,7 +112,7 @@ export interface LeaseRef {
   sessionId: string;
 }
 
-/** Why a lease transition was refused: the lease is not current (ATP_SPEC §5.5). */
+/** Why a lease transition was refused: the lease is not current (ATP_SPEC §5.7). */
 export interface Stale {
   kind: 'stale';
   /** The most specific reason known: ATP_ERR_STALE_LEASE, ATP_ERR_LEASE_EXPIRED, ATP_ERR_CANCELLED, ATP_ERR_EXPIRED. */
@@ -177,17 +177,17 @@ export interface Store {
   fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, now: number): Promise<Changed | Stale>;
   /** ATP_SPEC §6.3: hand a lease back unfinished, with an optional final checkpoint (not a failed attempt). */
   release(ref: LeaseRef, checkpoint: Uint8Array | undefined, now: number): Promise<Changed | Stale>;
-  /** ATP_SPEC §5.4: leases lost by expiry or a vanished session: each a failed attempt. */
+  /** ATP_SPEC §5.6: leases lost by expiry or a vanished session: each a failed attempt. */
   loseLeases(refs: readonly LeaseRef[], code: ErrorCode, now: number): Promise<LossOutcome[]>;
   /** ATP_SPEC §9.1: an ordered partial result. */
   partial(ref: LeaseRef, seq: number, data: Uint8Array, now: number): Promise<PartialOutcome>;
-  /** ATP_SPEC §9.2: replace the checkpoint. */
+  /** ATP_SPEC §9.3: replace the checkpoint. */
   checkpoint(ref: LeaseRef, data: Uint8Array, now: number): Promise<{ kind: 'ok' } | Stale>;
   /** ATP_SPEC §8: cancel one artifact or its subtree (present and future). */
   cancel(tenant: string, id: string, subtree: boolean, reason: string, now: number): Promise<CancelOutcome>;
-  /** ATP_SPEC §3.4: expire an artifact whose deadline passed (no-op if terminal). */
+  /** ATP_SPEC §3.8: expire an artifact whose deadline passed (no-op if terminal). */
   expire(tenant: string, id: string, now: number): Promise<Changed | undefined>;
-  /** A lease is current: the check behind fencing (ATP_SPEC §5.5). */
+  /** A lease is current: the check behind fencing (ATP_SPEC §5.7). */
   leaseStatus(ref: LeaseRef): Promise<{ kind: 'current'; lease: LeaseRecord } | Stale>;
 
   /** Current state of an artifact. */

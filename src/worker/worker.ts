@@ -281,7 +281,7 @@ export class Worker {
     }
   }
 
-  /** ATP_SPEC §5.5: a stale reply stops the handler at once; nothing more is sent for it. */
+  /** ATP_SPEC §5.7: a stale reply stops the handler at once; nothing more is sent for it. */
   #lose(a: Active, why: string, code: ErrorCode = 'ATP_ERR_STALE_LEASE'): void {
     a.lost = true;
     a.abort.abort(new AtpError(code, why));
@@ -430,7 +430,7 @@ export class Worker {
     conn.send(msg);
   }
 
-  /** Renew at least three times per smallest held ttl (ATP_SPEC §5.3). */
+  /** Renew at least three times per smallest held ttl (ATP_SPEC §5.4). */
   #tuneHeartbeat(): void {
     const conn = this.#conn;
     if (conn === undefined) return;

@@ -1,5 +1,5 @@
 /**
- * The SQLite store, the embedded default (ATP_SPEC §3.4): the memory store decides every
+ * The SQLite store, the embedded default (ATP_SPEC §6.5, §11.7): the memory store decides every
  * transition; this one journals the records each transition changed into SQLite with group
  * commit, and loads them back at open. A transition's outcome resolves only after the
  * transaction that holds it has committed, so ACCEPTED and ACK follow durability.
