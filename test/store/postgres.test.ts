@@ -1,3 +1,4 @@
+import { test } from 'node:test';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { runStoreConformance } from './conformance.js';
 
@@ -6,4 +7,7 @@ const url = process.env.ATP_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postg
 let n = 0;
 const run = `${process.pid}_${Date.now() % 1e6}`;
 
-runStoreConformance('postgres', () => new PostgresStore({ url, schema: `atp_test_${run}_${n++}`, poolSize: 2 }));
+// scripts/run-tests.mjs starts a server when it can, and sets ATP_SKIP_PG only outside CI when it cannot.
+if (process.env.ATP_SKIP_PG === '1')
+  void test('postgres store conformance', { skip: 'no PostgreSQL server on this machine' }, () => undefined);
+else runStoreConformance('postgres', () => new PostgresStore({ url, schema: `atp_test_${run}_${n++}`, poolSize: 2 }));
