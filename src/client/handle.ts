@@ -23,7 +23,10 @@ export type ArtifactEvent =
 
 /** What a handle needs of its client. */
 interface HandleOwner {
-  cancel(id: string, options: { subtree?: boolean; reason?: string }): Promise<{ cancelled: number; alreadyFinished: number; stopping: number }>;
+  cancel(
+    id: string,
+    options: { subtree?: boolean; reason?: string },
+  ): Promise<{ cancelled: number; alreadyFinished: number; stopping: number }>;
   query(id: string): Promise<{ state: string }>;
 }
 

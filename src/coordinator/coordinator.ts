@@ -604,7 +604,11 @@ export class Coordinator implements Core {
     this.armExpiry(s);
   }
 
-  async #loseAndReport(refs: Array<{ leaseId: string; epoch: number; sessionId: string }>, code: ErrorCode, holder?: ServerSession): Promise<void> {
+  async #loseAndReport(
+    refs: Array<{ leaseId: string; epoch: number; sessionId: string }>,
+    code: ErrorCode,
+    holder?: ServerSession,
+  ): Promise<void> {
     try {
       const outs = await this.store.loseLeases(refs, code, this.now());
       for (const o of outs) {

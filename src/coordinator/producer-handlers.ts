@@ -66,18 +66,21 @@ export class SubmitBatcher {
     const batch = this.#queue;
     this.#queue = [];
     const core = this.#core;
-    core.store.submit(
-      batch.map((b) => b.artifact),
-      core.now(),
-    ).then(
-      (outcomes) => {
-        for (let i = 0; i < batch.length; i++) this.#answer(batch[i]!, outcomes[i]!);
-      },
-      (err: unknown) => {
-        core.fault('submit', err);
-        for (const b of batch) b.s.channel?.sendError(b.msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0010, b.msg.artifactId);
-      },
-    );
+    core.store
+      .submit(
+        batch.map((b) => b.artifact),
+        core.now(),
+      )
+      .then(
+        (outcomes) => {
+          for (let i = 0; i < batch.length; i++) this.#answer(batch[i]!, outcomes[i]!);
+        },
+        (err: unknown) => {
+          core.fault('submit', err);
+          for (const b of batch)
+            b.s.channel?.sendError(b.msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0010, b.msg.artifactId);
+        },
+      );
   }
 
   #answer(p: PendingSubmit, out: SubmitOutcome): void {
@@ -85,7 +88,13 @@ export class SubmitBatcher {
     const core = this.#core;
     const ch = s.channel;
     if (out.kind === 'conflict') {
-      ch?.sendError(msg.stream, 'ATP_ERR_CONFLICT', `artifact ${artifact.id} is bound to digest ${out.existingDigest}, not ${artifact.digest}`, 0x0010, msg.artifactId);
+      ch?.sendError(
+        msg.stream,
+        'ATP_ERR_CONFLICT',
+        `artifact ${artifact.id} is bound to digest ${out.existingDigest}, not ${artifact.digest}`,
+        0x0010,
+        msg.artifactId,
+      );
       return;
     }
     if (out.kind === 'parent-not-found') {
@@ -94,7 +103,14 @@ export class SubmitBatcher {
     }
     const view = out.view;
     const terminal = view.state !== 'PENDING' && view.state !== 'LEASED';
-    ch?.send({ type: 'ACCEPTED', stream: msg.stream, artifactId: msg.artifactId, digest: { alg: 1, value: artifactDigestBytes(view.digest) }, state: ArtifactState[view.state], duplicate: out.duplicate ? 1 : 0 });
+    ch?.send({
+      type: 'ACCEPTED',
+      stream: msg.stream,
+      artifactId: msg.artifactId,
+      digest: { alg: 1, value: artifactDigestBytes(view.digest) },
+      state: ArtifactState[view.state],
+      duplicate: out.duplicate ? 1 : 0,
+    });
     if (msg.watch !== 0 && ch !== undefined) {
       const w: Watch = {
         session: s,

@@ -74,7 +74,8 @@ export class FakeClock implements Clock {
     for (;;) {
       this.#timers = this.#timers.filter((t) => !t.cancelled);
       let next: FakeTimer | undefined;
-      for (const t of this.#timers) if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      for (const t of this.#timers)
+        if (t.at <= target && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
       if (next === undefined) break;
       this.#now = Math.max(this.#now, next.at);
       next.cancelled = true;

@@ -81,7 +81,11 @@ export class Channel {
 
   /** Frames received and sent, for diagnostics. */
   get stats(): { framesIn: number; framesOut: number; bufferedBytes: number } {
-    return { framesIn: this.#framesIn, framesOut: this.#framesOut, bufferedBytes: this.transport.bufferedBytes + this.#encoder.pendingBytes };
+    return {
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      bufferedBytes: this.transport.bufferedBytes + this.#encoder.pendingBytes,
+    };
   }
 
   /** True once the channel is closed or closing. */
@@ -165,7 +169,10 @@ export class Channel {
     this.send({ type: 'GOAWAY', stream: 0, code: wireCodeOf(code), mode: 0, deadlineMs: 0, reason: truncate(reason) });
     this.flush();
     const wire = wireCodeOf(code);
-    this.transport.end(this.transport.framed && classOfWire(wire) === ErrorClass.CONNECTION && wire !== 0 ? 4000 + (wire & 0xff) : 1000, reason.slice(0, 100));
+    this.transport.end(
+      this.transport.framed && classOfWire(wire) === ErrorClass.CONNECTION && wire !== 0 ? 4000 + (wire & 0xff) : 1000,
+      reason.slice(0, 100),
+    );
     this.#finish(code === 'ATP_ERR_NONE' ? undefined : new AtpError(code, reason));
   }
 
@@ -232,7 +239,10 @@ export class Channel {
       this.#unknownCount = 0;
     }
     if (++this.#unknownCount > this.#maxUnknown) {
-      throw new AtpError('ATP_ERR_ENHANCE_YOUR_CALM', `more than ${this.#maxUnknown} unknown frames per second (last type 0x${code.toString(16)}${isGrease(code) ? ', GREASE' : ''})`);
+      throw new AtpError(
+        'ATP_ERR_ENHANCE_YOUR_CALM',
+        `more than ${this.#maxUnknown} unknown frames per second (last type 0x${code.toString(16)}${isGrease(code) ? ', GREASE' : ''})`,
+      );
     }
   }
 
