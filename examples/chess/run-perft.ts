@@ -2,7 +2,7 @@
  * Distributed perft end to end: a coordinator in this process, W worker processes, the producer.
  *
  *   node dist/examples/chess/run-perft.js [--position start|kiwipete|position3|position4|position5]
- *     [--fen FEN] [--depth 5] [--split 1|2] [--workers 2] [--threads] [--chaos] [--rerun]
+ *     [--fen FEN] [--depth 5] [--split 1|2] [--workers 2] [--concurrency 2] [--threads] [--chaos] [--rerun]
  *
  * --chaos kills a random worker with SIGKILL every second and starts a new one; the leases of a killed
  * worker come back after the resume window (300 ms here) and the total must still be exact.
@@ -29,6 +29,11 @@ export interface RunPerftOptions {
   runner?: WorkerRunner;
   /** One worker process whose handlers run in `workers` worker_threads, instead of `workers` processes. */
   threads?: boolean;
+  /**
+   * Leases per worker process (default 2): the next subtree is already there when one finishes, so
+   * a worker never waits for the round trip; the two share the process's thread in slices.
+   */
+  concurrency?: number;
   log?: (line: string) => void;
 }
 
@@ -45,7 +50,7 @@ export async function runPerft(o: RunPerftOptions): Promise<RunPerftResult> {
   const log = o.log ?? ((line: string) => console.log(line));
   const coordinator = new Coordinator({ resumeWindowMs: 300 });
   const listener = await coordinator.listen('tcp://127.0.0.1:0');
-  const pool = new WorkerPool({ url: listener.url, log, ...poolShape(o, 'chess.perft') });
+  const pool = new WorkerPool({ url: listener.url, log, concurrency: o.concurrency ?? 2, ...poolShape(o, 'chess.perft') });
   let client: Client | undefined;
   try {
     await pool.start(o.threads === true ? 1 : o.workers);
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
     workers: Number(flags.get('workers') ?? 2),
     chaosMs: flags.has('chaos') ? 1000 : 0,
     threads: flags.has('threads'),
+    ...(flags.has('concurrency') ? { concurrency: Number(flags.get('concurrency')) } : {}),
     rerun: flags.has('rerun'),
   });
   const bad = result.reports.some((r) => r.expected !== undefined && r.total !== r.expected);
