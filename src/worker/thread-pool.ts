@@ -22,6 +22,7 @@ import { AtpError, ERROR_CATALOG } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Clock, Timer } from '../internal/clock.js';
 import { systemClock } from '../internal/clock.js';
+import type { HandlerContext, LeasedArtifact } from './handler-types.js';
 import { SharedAbortFlag, createSharedFlagBuffer, nextTaskId } from './shared-signal.js';
 
 /** Diagnostics channel of the thread pools: `{ event, kind, slot, ... }` records. */
@@ -30,36 +31,15 @@ const diag = diagnosticsChannel(WORKER_THREADS_DIAGNOSTICS);
 
 // ---- what a handler module sees (the module runs in the thread) -----------------------------------
 
-/** The artifact an in-thread handler receives (the same fields as the in-process LeasedArtifact). */
-export interface ThreadArtifact {
-  id: string;
-  kind: string;
-  /** The payload; its buffer was transferred to the thread and belongs to the handler. */
-  payload: Uint8Array;
-  parentId: string | null;
-  digest: string;
-  /** 1 for the first lease, rising with every re-issue. */
-  attempt: number;
-}
+/** The artifact an in-thread handler receives: the same as an in-process one. */
+export type ThreadArtifact = LeasedArtifact;
 
-/** The ctx of an in-thread handler: the in-process HandlerContext plus synchronous cancellation checks. */
-export interface ThreadHandlerContext {
-  /**
-   * Aborted when the lease is revoked or lost. Readable synchronously from a loop that never yields:
-   * `signal.aborted`, `signal.reason` and `signal.throwIfAborted()` read a flag in shared memory, and
-   * the 'abort' event also fires for handlers that wait on I/O.
-   */
-  readonly signal: AbortSignal;
-  readonly leaseId: string;
-  readonly epoch: number;
-  /** The last checkpoint stored by an earlier lease of this artifact, if any. */
-  readonly checkpointData: Uint8Array | undefined;
-  /** Sequence of the last accepted partial result; ctx.partial() continues from it. */
-  readonly lastPartialSeq: number;
-  /** Stream a partial result to watchers (ordered with checkpoints; numbered by the SDK). */
-  partial(data: Uint8Array | string): void;
-  /** Store a checkpoint; resolves when the coordinator has acknowledged it (durable). */
-  checkpoint(data: Uint8Array | string): Promise<void>;
+/**
+ * The ctx of an in-thread handler: the in-process HandlerContext, whose `signal` is here backed by a
+ * flag in shared memory (so `signal.aborted` is current inside a loop that never yields), plus
+ * cheaper synchronous checks.
+ */
+export interface ThreadHandlerContext extends HandlerContext {
   /** True once the lease is revoked or lost: one atomic load, the cheapest check for a tight loop. */
   cancelled(): boolean;
   /** Throw the abort reason (an AtpError) once the lease is revoked or lost. */

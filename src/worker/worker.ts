@@ -12,35 +12,11 @@ import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
 import { GoawayMode, Role } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
+import type { HandlerContext, LeasedArtifact } from './handler-types.js';
+
+export type { HandlerContext, LeasedArtifact } from './handler-types.js';
 import { ThreadPool } from './thread-pool.js';
 import type { ThreadPoolOptions } from './thread-pool.js';
-
-/** The artifact a handler receives. */
-export interface LeasedArtifact {
-  id: string;
-  kind: string;
-  payload: Uint8Array;
-  parentId: string | null;
-  digest: string;
-  /** 1 for the first lease, rising with every re-issue. */
-  attempt: number;
-}
-
-/** What a handler can do with its lease. */
-export interface HandlerContext {
-  /** Aborted when the lease is revoked (cancel, deadline, drain) or lost; `signal.reason` says why. */
-  readonly signal: AbortSignal;
-  readonly leaseId: string;
-  readonly epoch: number;
-  /** The last checkpoint stored by an earlier lease of this artifact, if any. */
-  readonly checkpointData: Uint8Array | undefined;
-  /** Sequence of the last accepted partial result; ctx.partial() continues from it. */
-  readonly lastPartialSeq: number;
-  /** Stream a partial result to watchers (ordered; numbered by the SDK). */
-  partial(data: Uint8Array | string): void;
-  /** Store a checkpoint; the next lease of this artifact receives it. Resolves when durable. */
-  checkpoint(data: Uint8Array | string): Promise<void>;
-}
 
 /** A handler: returns the result bytes (a string is sent as UTF-8; undefined as empty). */
 export type Handler = (artifact: LeasedArtifact, ctx: HandlerContext) => Promise<Uint8Array | string | undefined | void>;
