@@ -16,6 +16,9 @@ interface Cpu {
 }
 
 interface RenewalResult {
+  /** The same coordinator alone (no session yet) over `baselineSeconds`: what the machine costs a quiet process. */
+  baselinePercent: number;
+  baselineSeconds: number;
   heartbeatMs: number;
   seconds: number;
   sessions: number;
@@ -29,6 +32,11 @@ async function run(b: Bench, heartbeatMs: number, seconds: number): Promise<Rene
   const leases = s.renewSessions * s.renewLeasesPerSession;
   const coord = await b.coordinator('memory', { heartbeatMs });
   const url = coord.ready['url'] as string;
+  const share = (a: Cpu, z: Cpu) => ((z.cpu.user - a.cpu.user + z.cpu.system - a.cpu.system) / 1e3 / ((z.t - a.t) / 1e6)) * 100;
+  const baselineSeconds = Math.min(seconds, 10);
+  const b0 = await coord.request<Cpu>('cpu');
+  await new Promise((r) => setTimeout(r, baselineSeconds * 1000));
+  const baselinePercent = share(b0, await coord.request<Cpu>('cpu'));
   const driver = await b.atpDriver(url);
   let workers: Proc[] = [];
   try {
@@ -56,8 +64,7 @@ async function run(b: Bench, heartbeatMs: number, seconds: number): Promise<Rene
     const stats = await workerStats(workers);
     const aborted = stats.reduce((a, w) => a + w.aborted, 0);
     b.expect('renewal', aborted === 0, `${aborted} leases were lost or revoked while renewing`);
-    const cpuMs = (c1.cpu.user - c0.cpu.user + c1.cpu.system - c0.cpu.system) / 1e3;
-    return { heartbeatMs, seconds, sessions, leases, frames: f1 - f0, corePercent: (cpuMs / ((c1.t - c0.t) / 1e6)) * 100 };
+    return { baselinePercent, baselineSeconds, heartbeatMs, seconds, sessions, leases, frames: f1 - f0, corePercent: share(c0, c1) };
   } finally {
     await stopProcs(driver, workers);
     await stopProcs(coord);
@@ -78,7 +85,9 @@ export async function renewal(b: Bench): Promise<void> {
   for (const [hb, secs] of variants) {
     console.log(`  heartbeat ${hb} ms, ${secs} s ...`);
     const r = await run(b, hb, secs);
-    console.log(`    ${r.corePercent.toFixed(2)} % of a core, ${r.frames} frames from ${r.sessions} sessions`);
+    console.log(
+      `    ${r.corePercent.toFixed(2)} % of a core (alone: ${r.baselinePercent.toFixed(2)} %), ${r.frames} frames from ${r.sessions} sessions`,
+    );
     results.push(r);
   }
   b.raw['renewal'] = results;
@@ -87,7 +96,7 @@ export async function renewal(b: Bench): Promise<void> {
     b.row({
       scenario: label,
       metric: `coordinator CPU, share of one core: heartbeat ${r.heartbeatMs / 1000} s, ${r.seconds} s window (${fmt.int(r.frames)} RENEW frames)`,
-      memory: fmt.pct(r.corePercent),
+      memory: `${fmt.pct(r.corePercent)} (coordinator alone: ${fmt.pct(r.baselinePercent)})`,
       bullmq: 'n/a',
       target: '< 1 %',
       result: verdict(r.corePercent < 1),
