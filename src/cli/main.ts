@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `atp` command: each subcommand lives in its own file and registers itself here. */
 import { Command } from 'commander';
+import { registerBench } from './bench-command.js';
 import { registerCoordinator } from './coordinator-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDump } from './dump-command.js';
@@ -17,5 +18,6 @@ registerWorker(program);
 registerProducerCommands(program);
 registerDemo(program);
 registerDump(program);
+registerBench(program);
 
 await program.parseAsync(process.argv);
