@@ -279,6 +279,7 @@ export class Worker {
       ttlMs: msg.ttlMs,
     };
     this.#active.set(leaseHex, a);
+    this.#countTtl(a.ttlMs, 1);
     this.#tuneHeartbeat();
     if (handler === undefined) {
       this.#finish(a, { type: 'FAIL', code: wireCodeOf('ATP_ERR_NO_HANDLER'), retryable: 1, message: `no handler for kind ${msg.kind}` });
@@ -341,7 +342,7 @@ export class Worker {
     const conn = this.#conn!;
     const { leaseId, epoch } = a.lease;
     const done = () => {
-      this.#active.delete(a.leaseHex);
+      if (this.#active.delete(a.leaseHex)) this.#countTtl(a.ttlMs, -1);
       if (this.#draining === 0 && !this.#closed) conn.send({ type: 'CREDIT', stream: 0, credits: 1 });
       this.#tuneHeartbeat();
       this.#drained?.();
@@ -411,7 +412,7 @@ export class Worker {
     const conn = this.#conn;
     if (conn === undefined) return;
     let ttl = Infinity;
-    for (const a of this.#active.values()) ttl = Math.min(ttl, a.ttlMs);
+    for (const t of this.#ttls.keys()) ttl = Math.min(ttl, t);
     const hb = conn.welcome?.heartbeatMs ?? 10_000;
     const interval = Math.max(10, Math.min(hb, Math.floor(ttl / 3)));
     if (interval !== this.#interval) {
@@ -420,6 +421,14 @@ export class Worker {
     }
   }
   #interval = 0;
+  /** Held leases by ttl: the smallest ttl without scanning every lease (a few distinct ttls at most). */
+  readonly #ttls = new Map<number, number>();
+
+  #countTtl(ttlMs: number, delta: 1 | -1): void {
+    const n = (this.#ttls.get(ttlMs) ?? 0) + delta;
+    if (n > 0) this.#ttls.set(ttlMs, n);
+    else this.#ttls.delete(ttlMs);
+  }
 
   /**
    * ATP_SPEC §11.2: drain. `finish` completes held leases; `handback` stops them and hands each
