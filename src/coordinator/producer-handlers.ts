@@ -7,6 +7,17 @@ import type { Core } from './core.js';
 import type { ServerSession, Watch } from './session.js';
 import { WatchHub, isFinal, resultMessage, stateMessage } from './watch-hub.js';
 
+const EMPTY_PAYLOAD = new Uint8Array(0);
+const KINDS = new Map<string, string>();
+
+/** One string per artifact kind, shared by every record of that kind (memory per pending artifact). */
+function internKind(kind: string): string {
+  const known = KINDS.get(kind);
+  if (known !== undefined) return known;
+  if (KINDS.size < 10_000) KINDS.set(kind, kind);
+  return kind;
+}
+
 interface PendingSubmit {
   s: ServerSession;
   msg: MessageOf<'SUBMIT'>;
@@ -41,8 +52,9 @@ export class SubmitBatcher {
       tenant: s.tenant,
       id: toHex(msg.artifactId),
       digest: toHex(digest),
-      kind: msg.kind,
-      payload: msg.payload.slice(), // the frame buffer is not kept: copy (ATP_WIRE §4)
+      kind: internKind(msg.kind),
+      // The frame buffer is not kept: copy (ATP_WIRE §4); every empty payload shares one array.
+      payload: msg.payload.length === 0 ? EMPTY_PAYLOAD : msg.payload.slice(),
       priority: msg.priority,
       latePolicy: msg.latePolicy,
       quorumK: msg.latePolicy === LatePolicy.QUORUM ? msg.quorumK : 0,
