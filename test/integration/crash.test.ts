@@ -8,19 +8,14 @@ import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Client } from '../../src/client/client.js';
 import { COORDINATOR_DIAGNOSTICS } from '../../src/coordinator/coordinator.js';
 import type { Coordinator } from '../../src/coordinator/coordinator.js';
-import { WorkerProcess, killAll, startCoordinator, until } from './helpers.js';
+import { WorkerProcess, cleanupAfterEach, startCoordinator, until } from './helpers.js';
 
 const dec = new TextDecoder();
-let cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const f of cleanup.reverse()) await f();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 async function setUp(options: ConstructorParameters<typeof Coordinator>[0]) {
   const env = await startCoordinator(options);

@@ -4,20 +4,15 @@
  * completes, with exactly one accepted result.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { Client } from '../../src/client/client.js';
 import { COORDINATOR_DIAGNOSTICS } from '../../src/coordinator/coordinator.js';
 import { Worker } from '../../src/worker/worker.js';
-import { WorkerProcess, killAll, startCoordinator } from './helpers.js';
+import { WorkerProcess, cleanupAfterEach, startCoordinator } from './helpers.js';
 
 const dec = new TextDecoder();
-let cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const f of cleanup.reverse()) await f();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 void describe('connections dropped at random', () => {
   void it(

@@ -2,6 +2,7 @@
  * Integration helpers: a coordinator on loopback with a store that counts accepted results, and
  * worker processes (test/fixtures/worker-process.ts) that tests can kill, stop and watch.
  */
+import { afterEach } from 'node:test';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +146,19 @@ export class WorkerProcess {
 const live = new Set<WorkerProcess>();
 
 /** Kill every worker process still running (SIGKILL, which also ends stopped ones). */
+/**
+ * After each test: kill the worker processes it started, then undo what it registered, last first.
+ * Returns the list to register on (`cleanup.push(() => coord.close())`).
+ */
+export function cleanupAfterEach(): Array<() => Promise<void> | void> {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    await killAll();
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+  return cleanup;
+}
+
 export async function killAll(): Promise<void> {
   const all = [...live];
   for (const w of all) w.signal('SIGKILL');

@@ -3,18 +3,13 @@
  * submit, lease, partial results, checkpoint, result, cancel with revoke, query, resubmit.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Client } from '../../src/client/client.js';
 import { Worker } from '../../src/worker/worker.js';
-import { WorkerProcess, killAll, startCoordinator } from './helpers.js';
+import { WorkerProcess, cleanupAfterEach, startCoordinator } from './helpers.js';
 
 const dec = new TextDecoder();
-let cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  await killAll();
-  for (const f of cleanup.reverse()) await f();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 void describe('WebSocket', () => {
   void it(
