@@ -145,8 +145,3 @@ export function resultMessage(stream: number, id: string, r: ArtifactResult) {
     checkpoint: r.checkpoint,
   };
 }
-
-/** Wire number of a state name. */
-export function stateNumber(s: StateName): number {
-  return ArtifactState[s];
-}
