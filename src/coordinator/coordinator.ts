@@ -469,7 +469,9 @@ export class Coordinator implements Core {
     this.#dispatchQueue.add(s);
     if (!this.#dispatchScheduled) {
       this.#dispatchScheduled = true;
-      setImmediate(() => this.#runDispatch());
+      // A microtask: every wake of the current callback is served in one pass, and the LEASE
+      // frames it grants are queued before the channels flush (process.nextTick, after microtasks).
+      queueMicrotask(() => this.#runDispatch());
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * A Channel speaks ATP frames over one Transport: the preface, the incremental decoder, batched
- * writes (every frame produced in one event-loop turn leaves in one write), idle and flood
+ * writes (every frame produced while one callback runs leaves in one write), idle and flood
  * budgets, and the fatal-error path (GOAWAY with a registered code, then close). Both the
  * coordinator and the SDKs use it.
  */
@@ -115,7 +115,11 @@ export class Channel {
     });
   }
 
-  /** Queue a message; frames queued in one turn leave in one write. */
+  /**
+   * Queue a message. Frames queued while one callback runs (one read chunk with everything it
+   * causes, promise continuations included) leave in one write, right after it: batching without
+   * holding a frame back for a whole event-loop turn.
+   */
   send(msg: Message): void {
     if (this.#closed) return;
     this.#framesOut++;
@@ -128,7 +132,7 @@ export class Channel {
     if (this.#encoder.pendingBytes >= FLUSH_BYTES) this.flush();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.flush());
+      scheduleFlush(this, msg.type === 'LEASE' || msg.type === 'REVOKE');
     }
   }
 
@@ -256,6 +260,33 @@ export class Channel {
     this.#idleTimer?.cancel();
     this.#events?.closed(error);
   }
+}
+
+/*
+ * One flush pass for every channel with queued frames, run right after the current callback and
+ * its promise continuations (process.nextTick). Channels that carry a LEASE or a REVOKE are written
+ * first: a frame that starts or stops work on a worker does not wait behind answers to producers.
+ */
+let urgentFlushes: Channel[] = [];
+let flushes: Channel[] = [];
+let flushPassScheduled = false;
+
+function scheduleFlush(ch: Channel, urgent: boolean): void {
+  (urgent ? urgentFlushes : flushes).push(ch);
+  if (!flushPassScheduled) {
+    flushPassScheduled = true;
+    process.nextTick(flushPass);
+  }
+}
+
+function flushPass(): void {
+  flushPassScheduled = false;
+  const first = urgentFlushes;
+  const then = flushes;
+  urgentFlushes = [];
+  flushes = [];
+  for (const ch of first) ch.flush();
+  for (const ch of then) ch.flush();
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -31,26 +31,130 @@ const EMPTY = new Uint8Array(0);
 /** How many ended leases are remembered for specific stale reasons and late results. */
 const ENDED_MEMORY = 200_000;
 
-/** One artifact as held in memory. Exported for the stores built on this one. */
-export interface ArtifactRecord extends NewArtifact {
-  state: StateName;
-  epoch: number;
+/** The fields most artifacts never set: kept out of the record until one gets a non-default value. */
+interface ColdFields {
+  latePolicy: number;
+  quorumK: number;
+  quorumN: number;
+  maxDurationMs: number;
+  deadlineAt: number;
+  parentId: string | null;
+  tags: readonly string[];
   failedAttempts: number;
   code: ErrorCode | null;
   message: string;
   lastPartialSeq: number;
   lastPartial: Uint8Array | null;
   checkpoint: Uint8Array | null;
-  result: Uint8Array | null;
-  resultDigest: string | null;
-  leases: LeaseRecord[] | null;
   children: string[] | null;
   subtreeCancelled: boolean;
   /** Quorum: result digest -> votes and bytes. */
   votes: Map<string, { count: number; result: Uint8Array }> | null;
   /** Quorum: nodes that have held a lease on it. */
   quorumNodes: string[] | null;
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+const COLD_DEFAULTS: Readonly<ColdFields> = Object.freeze({
+  latePolicy: 0,
+  quorumK: 0,
+  quorumN: 0,
+  maxDurationMs: 0,
+  deadlineAt: 0,
+  parentId: null,
+  tags: NO_TAGS,
+  failedAttempts: 0,
+  code: null,
+  message: '',
+  lastPartialSeq: 0,
+  lastPartial: null,
+  checkpoint: null,
+  children: null,
+  subtreeCancelled: false,
+  votes: null,
+  quorumNodes: null,
+});
+
+/**
+ * One artifact as held in memory. Exported for the stores built on this one.
+ *
+ * Memory per pending artifact is a goal (BENCHMARKS.md, scenario 7): the fields every artifact uses
+ * are own properties; the others (ColdFields) are accessors on the prototype that read shared
+ * defaults until one of them is first set, which allocates the record's `cold` part.
+ */
+export class ArtifactRecord implements NewArtifact {
+  tenant: string;
+  id: string;
+  digest: string;
+  kind: string;
+  payload: Uint8Array;
+  priority: number;
+  leaseTtlMs: number;
+  maxAttempts: number;
+  state: StateName = 'PENDING';
+  epoch = 0;
+  leases: LeaseRecord[] | null = null;
+  result: Uint8Array | null = null;
+  resultDigest: string | null = null;
   createdAt: number;
+  /** Row number in a durable store's journal (0 when not journaled). */
+  seq = 0;
+  cold: ColdFields | null = null;
+
+  declare latePolicy: number;
+  declare quorumK: number;
+  declare quorumN: number;
+  declare maxDurationMs: number;
+  declare deadlineAt: number;
+  declare parentId: string | null;
+  declare tags: readonly string[];
+  declare failedAttempts: number;
+  declare code: ErrorCode | null;
+  declare message: string;
+  declare lastPartialSeq: number;
+  declare lastPartial: Uint8Array | null;
+  declare checkpoint: Uint8Array | null;
+  declare children: string[] | null;
+  declare subtreeCancelled: boolean;
+  declare votes: Map<string, { count: number; result: Uint8Array }> | null;
+  declare quorumNodes: string[] | null;
+
+  constructor(a: NewArtifact, createdAt: number) {
+    this.tenant = a.tenant;
+    this.id = a.id;
+    this.digest = a.digest;
+    this.kind = a.kind;
+    this.payload = a.payload;
+    this.priority = a.priority;
+    this.leaseTtlMs = a.leaseTtlMs;
+    this.maxAttempts = a.maxAttempts;
+    this.createdAt = createdAt;
+    // Each setter below keeps `cold` unallocated when the value is the default.
+    this.latePolicy = a.latePolicy;
+    this.quorumK = a.quorumK;
+    this.quorumN = a.quorumN;
+    this.maxDurationMs = a.maxDurationMs;
+    this.deadlineAt = a.deadlineAt;
+    this.parentId = a.parentId;
+    if (a.tags.length > 0) this.tags = a.tags;
+  }
+}
+
+for (const name of Object.keys(COLD_DEFAULTS) as Array<keyof ColdFields>) {
+  const fallback = COLD_DEFAULTS[name];
+  Object.defineProperty(ArtifactRecord.prototype, name, {
+    get(this: ArtifactRecord) {
+      return this.cold === null ? fallback : this.cold[name];
+    },
+    set(this: ArtifactRecord, value: unknown) {
+      if (this.cold === null) {
+        if (value === fallback) return;
+        this.cold = { ...COLD_DEFAULTS };
+      }
+      (this.cold as unknown as Record<string, unknown>)[name] = value;
+    },
+  });
 }
 
 interface Ended {
@@ -140,39 +244,7 @@ export class MemoryStore implements Store {
 
   /** Create a record (also used when loading a durable store). */
   protected insert(a: NewArtifact, now: number): ArtifactRecord {
-    const rec: ArtifactRecord = {
-      tenant: a.tenant,
-      id: a.id,
-      digest: a.digest,
-      kind: a.kind,
-      payload: a.payload,
-      priority: a.priority,
-      latePolicy: a.latePolicy,
-      quorumK: a.quorumK,
-      quorumN: a.quorumN,
-      leaseTtlMs: a.leaseTtlMs,
-      maxDurationMs: a.maxDurationMs,
-      deadlineAt: a.deadlineAt,
-      maxAttempts: a.maxAttempts,
-      parentId: a.parentId,
-      tags: a.tags,
-      state: 'PENDING',
-      epoch: 0,
-      failedAttempts: 0,
-      code: null,
-      message: '',
-      lastPartialSeq: 0,
-      lastPartial: null,
-      checkpoint: null,
-      result: null,
-      resultDigest: null,
-      leases: null,
-      children: null,
-      subtreeCancelled: false,
-      votes: null,
-      quorumNodes: null,
-      createdAt: now,
-    };
+    const rec = new ArtifactRecord(a, now);
     this.artifacts.set(keyOf(a.tenant, a.id), rec);
     this.#counts.PENDING++;
     for (const t of a.tags) {

@@ -1,6 +1,6 @@
 /** Artifact records to SQLite rows and back (schema: src/store/migrations/sqlite-migrations.ts). */
 import type { ErrorCode } from '../../errors.js';
-import type { ArtifactRecord } from '../memory-store.js';
+import { ArtifactRecord } from '../memory-store.js';
 import type { LeaseRecord, StateName } from '../store.js';
 
 /** States as stored: the wire numbers (ATP_REGISTRY §6). */
@@ -140,37 +140,39 @@ export function recordOf(row: ArtifactRow): ArtifactRecord {
   if (state === undefined) throw new Error(`artifact ${row.tenant}/${row.id} has an unknown stored state ${row.state}`);
   const leases: LeaseRecord[] | null =
     row.leases === null ? null : (JSON.parse(row.leases) as StoredLease[]).map((l) => ({ ...l, tenant: row.tenant, artifactId: row.id }));
-  return {
-    tenant: row.tenant,
-    id: row.id,
-    digest: row.digest,
-    kind: row.kind,
-    payload: bytes(row.payload) ?? EMPTY,
-    priority: row.priority,
-    latePolicy: row.late_policy,
-    quorumK: row.quorum_k,
-    quorumN: row.quorum_n,
-    leaseTtlMs: row.lease_ttl_ms,
-    maxDurationMs: row.max_duration_ms,
-    deadlineAt: row.deadline_at,
-    maxAttempts: row.max_attempts,
-    parentId: row.parent_id,
-    tags: JSON.parse(row.tags) as string[],
-    state,
-    epoch: row.epoch,
-    failedAttempts: row.failed_attempts,
-    code: row.code as ErrorCode | null,
-    message: row.message,
-    lastPartialSeq: row.last_partial_seq,
-    lastPartial: bytes(row.last_partial),
-    checkpoint: bytes(row.checkpoint),
-    result: bytes(row.result),
-    resultDigest: row.result_digest,
-    leases: leases !== null && leases.length > 0 ? leases : null,
-    children: null,
-    subtreeCancelled: row.subtree_cancelled !== 0,
-    votes: null,
-    quorumNodes: row.quorum_nodes === null ? null : (JSON.parse(row.quorum_nodes) as string[]),
-    createdAt: row.created_at,
-  };
+  const rec = new ArtifactRecord(
+    {
+      tenant: row.tenant,
+      id: row.id,
+      digest: row.digest,
+      kind: row.kind,
+      payload: bytes(row.payload) ?? EMPTY,
+      priority: row.priority,
+      latePolicy: row.late_policy,
+      quorumK: row.quorum_k,
+      quorumN: row.quorum_n,
+      leaseTtlMs: row.lease_ttl_ms,
+      maxDurationMs: row.max_duration_ms,
+      deadlineAt: row.deadline_at,
+      maxAttempts: row.max_attempts,
+      parentId: row.parent_id,
+      tags: JSON.parse(row.tags) as string[],
+    },
+    row.created_at,
+  );
+  rec.seq = row.seq;
+  rec.state = state;
+  rec.epoch = row.epoch;
+  rec.failedAttempts = row.failed_attempts;
+  rec.code = row.code as ErrorCode | null;
+  rec.message = row.message;
+  rec.lastPartialSeq = row.last_partial_seq;
+  rec.lastPartial = bytes(row.last_partial);
+  rec.checkpoint = bytes(row.checkpoint);
+  rec.result = bytes(row.result);
+  rec.resultDigest = row.result_digest;
+  rec.leases = leases !== null && leases.length > 0 ? leases : null;
+  rec.subtreeCancelled = row.subtree_cancelled !== 0;
+  rec.quorumNodes = row.quorum_nodes === null ? null : (JSON.parse(row.quorum_nodes) as string[]);
+  return rec;
 }

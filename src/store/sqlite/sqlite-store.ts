@@ -83,7 +83,6 @@ export class SqliteStore extends MemoryStore {
   /** Set when a write failed: the memory state is ahead of the disk, so nothing more is confirmed. */
   #failure: Error | undefined;
   /** Row id of each record (order of acceptance). */
-  readonly #seq = new WeakMap<ArtifactRecord, number>();
   #lastSeq = 0;
   /** Records accepted but not yet inserted. */
   readonly #unsaved = new Set<ArtifactRecord>();
@@ -180,7 +179,6 @@ export class SqliteStore extends MemoryStore {
     for (const row of rows.iterate() as IterableIterator<ArtifactRow>) {
       const rec = recordOf(row);
       if (!isTerminal(rec.state)) rec.votes = votes.get(row.seq) ?? null;
-      this.#seq.set(rec, row.seq);
       this.#lastSeq = Math.max(this.#lastSeq, row.seq);
       this.restore(rec);
     }
@@ -206,7 +204,7 @@ export class SqliteStore extends MemoryStore {
 
   protected override insert(a: NewArtifact, now: number): ArtifactRecord {
     const rec = super.insert(a, now);
-    this.#seq.set(rec, ++this.#lastSeq);
+    rec.seq = ++this.#lastSeq;
     this.#unsaved.add(rec);
     return rec;
   }
@@ -295,7 +293,7 @@ export class SqliteStore extends MemoryStore {
     const st = this.#st!;
     db.transaction(() => {
       for (const rec of records) {
-        const seq = this.#seq.get(rec)!;
+        const seq = rec.seq;
         if (this.#unsaved.has(rec)) {
           st.insert.run(insertParams(seq, rec));
           st.insertPayload.run(seq, rec.payload);
