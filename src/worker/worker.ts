@@ -53,7 +53,10 @@ export interface WorkerOptions {
 interface Active {
   lease: MessageOf<'LEASE'>;
   leaseHex: string;
-  abort: AbortController;
+  /** Created when the handler first reads ctx.signal (most never do). */
+  controller: AbortController | undefined;
+  /** Why the lease was stopped, once it was. */
+  abortReason: AtpError | undefined;
   /** Set when the coordinator revoked it: answer REVOKE_ACK, not COMPLETE. */
   revoked: boolean;
   /** Set when a stale reply arrived: send nothing more. */
@@ -71,6 +74,74 @@ interface Unacked {
 }
 
 const enc = new TextEncoder();
+
+/**
+ * Stop a lease's handler: the reason is recorded and, when the handler holds the signal, it fires.
+ * The reason is an AtpError without a stack trace: capturing one costs more than the abort itself
+ * and would only point into this SDK (a subtree cancel aborts thousands at once).
+ */
+function abortLease(a: Active, code: ErrorCode, message: string): void {
+  if (a.abortReason !== undefined) return;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  a.abortReason = new AtpError(code, message);
+  Error.stackTraceLimit = limit;
+  a.controller?.abort(a.abortReason);
+}
+
+/** The ctx of one lease (HandlerContext). */
+class LeaseContext implements HandlerContext {
+  readonly leaseId: string;
+  readonly epoch: number;
+  readonly checkpointData: Uint8Array | undefined;
+  readonly lastPartialSeq: number;
+  readonly #a: Active;
+  readonly #conn: ClientConnection;
+  readonly #lose: (why: string) => void;
+
+  constructor(a: Active, conn: ClientConnection, lose: (why: string) => void) {
+    const msg = a.lease;
+    this.leaseId = a.leaseHex;
+    this.epoch = msg.epoch;
+    this.checkpointData = msg.checkpoint.length > 0 ? msg.checkpoint.slice() : undefined;
+    this.lastPartialSeq = msg.lastPartialSeq;
+    this.#a = a;
+    this.#conn = conn;
+    this.#lose = lose;
+  }
+
+  get signal(): AbortSignal {
+    const a = this.#a;
+    if (a.controller === undefined) {
+      a.controller = new AbortController();
+      if (a.abortReason !== undefined) a.controller.abort(a.abortReason);
+    }
+    return a.controller.signal;
+  }
+
+  // Arrow properties, so that a handler may pass ctx.partial and ctx.checkpoint around unbound.
+  readonly partial = (data: Uint8Array | string): void => {
+    const a = this.#a;
+    if (a.lost || a.revoked) return;
+    this.#conn.send({ type: 'PARTIAL', stream: 0, leaseId: a.lease.leaseId, epoch: a.lease.epoch, seq: ++a.seq, data: toBytes(data) });
+  };
+
+  readonly checkpoint = (data: Uint8Array | string): Promise<void> => {
+    const a = this.#a;
+    const bytes = toBytes(data);
+    a.lastCheckpoint = bytes;
+    if (a.lost || a.revoked) return Promise.resolve();
+    const conn = this.#conn;
+    return conn
+      .request(
+        { type: 'CHECKPOINT', stream: conn.nextStream(), leaseId: a.lease.leaseId, epoch: a.lease.epoch, data: bytes },
+        (m): m is MessageOf<'ACK'> => m.type === 'ACK' || m.type === 'LEASE_LOST',
+      )
+      .then((m) => {
+        if ((m as Message).type === 'LEASE_LOST') this.#lose('checkpoint refused: lease not current');
+      });
+  };
+}
 const toBytes = (v: Uint8Array | string | undefined | void): Uint8Array =>
   v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v;
 
@@ -235,7 +306,7 @@ export class Worker {
           return;
         }
         a.revoked = true;
-        a.abort.abort(new AtpError(codeOfWire(msg.code), msg.reason || 'revoked'));
+        abortLease(a, codeOfWire(msg.code), msg.reason || 'revoked');
         return;
       }
       case 'LEASE_LOST': {
@@ -260,7 +331,7 @@ export class Worker {
   /** ATP_SPEC §5.7: a stale reply stops the handler at once; nothing more is sent for it. */
   #lose(a: Active, why: string, code: ErrorCode = 'ATP_ERR_STALE_LEASE'): void {
     a.lost = true;
-    a.abort.abort(new AtpError(code, why));
+    abortLease(a, code, why);
   }
 
   #onLease(msg: MessageOf<'LEASE'>): void {
@@ -270,7 +341,8 @@ export class Worker {
     const a: Active = {
       lease: msg,
       leaseHex,
-      abort: new AbortController(),
+      controller: undefined,
+      abortReason: undefined,
       revoked: false,
       lost: false,
       handback: false,
@@ -285,31 +357,7 @@ export class Worker {
       this.#finish(a, { type: 'FAIL', code: wireCodeOf('ATP_ERR_NO_HANDLER'), retryable: 1, message: `no handler for kind ${msg.kind}` });
       return;
     }
-    const conn = this.#conn!;
-    const ctx: HandlerContext = {
-      signal: a.abort.signal,
-      leaseId: leaseHex,
-      epoch: msg.epoch,
-      checkpointData: msg.checkpoint.length > 0 ? msg.checkpoint.slice() : undefined,
-      lastPartialSeq: msg.lastPartialSeq,
-      partial: (data) => {
-        if (a.lost || a.revoked) return;
-        conn.send({ type: 'PARTIAL', stream: 0, leaseId: msg.leaseId, epoch: msg.epoch, seq: ++a.seq, data: toBytes(data) });
-      },
-      checkpoint: (data) => {
-        const bytes = toBytes(data);
-        a.lastCheckpoint = bytes;
-        if (a.lost || a.revoked) return Promise.resolve();
-        return conn
-          .request(
-            { type: 'CHECKPOINT', stream: conn.nextStream(), leaseId: msg.leaseId, epoch: msg.epoch, data: bytes },
-            (m): m is MessageOf<'ACK'> => m.type === 'ACK' || m.type === 'LEASE_LOST',
-          )
-          .then((m) => {
-            if ((m as Message).type === 'LEASE_LOST') this.#lose(a, 'checkpoint refused: lease not current');
-          });
-      },
-    };
+    const ctx = new LeaseContext(a, this.#conn!, (why) => this.#lose(a, why));
     const artifact: LeasedArtifact = {
       id: toHex(msg.artifactId),
       kind: msg.kind,
@@ -343,7 +391,7 @@ export class Worker {
     const { leaseId, epoch } = a.lease;
     const done = () => {
       if (this.#active.delete(a.leaseHex)) this.#countTtl(a.ttlMs, -1);
-      if (this.#draining === 0 && !this.#closed) conn.send({ type: 'CREDIT', stream: 0, credits: 1 });
+      if (this.#draining === 0 && !this.#closed) this.#giveCredit(conn);
       this.#tuneHeartbeat();
       this.#drained?.();
     };
@@ -394,6 +442,21 @@ export class Worker {
     done();
   }
 
+  /**
+   * A freed slot is a credit for the coordinator. Credits freed by one callback (a read chunk of
+   * LEASEs whose handlers all returned, say) go out as one CREDIT frame, queued after the results
+   * they follow (ATP_SPEC §5.2 allows any positive count).
+   */
+  #giveCredit(conn: ClientConnection): void {
+    if (this.#creditsOwed++ > 0) return;
+    process.nextTick(() => {
+      const credits = this.#creditsOwed;
+      this.#creditsOwed = 0;
+      if (this.#draining === 0 && !this.#closed) conn.send({ type: 'CREDIT', stream: 0, credits });
+    });
+  }
+  #creditsOwed = 0;
+
   /** Send a result-bearing frame and keep it until ACK or LEASE_LOST (re-sent after a resume). */
   #sendTracked(msg: Unacked['msg'], resolve: (accepted: boolean) => void): void {
     const conn = this.#conn!;
@@ -442,7 +505,7 @@ export class Worker {
     if (mode === 'handback') {
       for (const a of this.#active.values()) {
         a.handback = true;
-        a.abort.abort(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker is draining and hands the lease back'));
+        abortLease(a, 'ATP_ERR_WORKER_LEAVING', 'the worker is draining and hands the lease back');
       }
     }
     if (this.#active.size === 0 && this.#unacked.size === 0) return;
@@ -456,7 +519,7 @@ export class Worker {
   /** Leave: GOAWAY and close. Leases still held are released by the coordinator. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const a of this.#active.values()) a.abort.abort(new AtpError('ATP_ERR_WORKER_LEAVING', 'the worker is closing'));
+    for (const a of this.#active.values()) abortLease(a, 'ATP_ERR_WORKER_LEAVING', 'the worker is closing');
     await this.#conn?.close();
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
   }

@@ -80,6 +80,8 @@ void describe('partial results across a lease loss (ATP_SPEC §9.1, §9.4, §12.
       const result = JSON.parse(text(outcome.result)) as UnitsResult;
       assert.deepEqual(result, { acc: sumSquares(1, n), resumedFrom: 5, unitsDone: n - 4, lastPartialSeqAtStart: k, label: 'B' });
 
+      // handle.events() is read asynchronously: it may still be behind handle.result().
+      await events.until((e) => e.type === 'result', 'the result event');
       // handle.events(): every seq once, in order, with the data of that unit and the epoch of the lease that sent it.
       const partials = events.all.filter(isPartial);
       assert.deepEqual(
@@ -90,7 +92,11 @@ void describe('partial results across a lease loss (ATP_SPEC §9.1, §9.4, §12.
         assert.deepEqual(JSON.parse(text(p.data)), { unit: p.seq, acc: sumSquares(1, p.seq) });
         assert.equal(p.epoch, p.seq <= k ? 1 : 2);
       }
-      assert.equal(events.all.at(-1)?.type, 'result', 'the result comes after every partial');
+      assert.equal(
+        events.all.at(-1)?.type,
+        'result',
+        `the result comes after every partial; the last events: ${JSON.stringify(events.all.slice(-4).map((e) => ('state' in e ? [e.type, e.state] : [e.type])))}`,
+      );
 
       // What the coordinator sent on a plain watch (the handle drops duplicates; this does not).
       await wire.until((e) => e.type === 'result', 'RESULT on the watch');
