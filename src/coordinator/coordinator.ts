@@ -554,6 +554,8 @@ export class Coordinator implements Core {
     });
     const expiry = s.expiryOf(held);
     if (expiry < s.expiryAt) this.armExpiry(s);
+    // Nobody to tell (the common case: producers follow results only): no view to build.
+    if (this.#chainDepth === 0 && !this.watches.wantsStates(g.tenant, g.artifactId)) return;
     // The grant does not carry the artifact's tags: tag watches get them from the store, in order.
     this.#fanOut(
       {

@@ -22,6 +22,8 @@ interface PendingSubmit {
   s: ServerSession;
   msg: MessageOf<'SUBMIT'>;
   artifact: NewArtifact;
+  /** The content digest, as bytes (ACCEPTED carries it). */
+  digest: Uint8Array;
 }
 
 /** Collects the SUBMITs that arrive in one turn into one store batch (group commit). */
@@ -66,7 +68,7 @@ export class SubmitBatcher {
       parentId: isZeroId(msg.parentId) ? null : toHex(msg.parentId),
       tags: msg.tags,
     };
-    this.#queue.push({ s, msg, artifact });
+    this.#queue.push({ s, msg, artifact, digest });
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.#flush());
@@ -119,7 +121,8 @@ export class SubmitBatcher {
       type: 'ACCEPTED',
       stream: msg.stream,
       artifactId: msg.artifactId,
-      digest: { alg: 1, value: artifactDigestBytes(view.digest) },
+      // An accepted duplicate has the same digest (a different one is a conflict).
+      digest: { alg: 1, value: p.digest },
       state: ArtifactState[view.state],
       duplicate: out.duplicate ? 1 : 0,
     });
@@ -152,10 +155,6 @@ export class SubmitBatcher {
       core.publish(view);
     }
   }
-}
-
-function artifactDigestBytes(hex: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
 /** CANCEL (ATP_SPEC §8). */

@@ -61,6 +61,18 @@ export class WatchHub {
     return `${tenant}\0${tag}`;
   }
 
+  /**
+   * False when no watch could want a STATE of this artifact: no subtree or tag watch exists and
+   * none of its own watches asked for states (a SUBMIT that follows only its result, say).
+   */
+  wantsStates(tenant: string, id: string): boolean {
+    if (this.#bySubtree.size > 0 || this.#byTag.size > 0) return true;
+    const direct = this.#byArtifact.get(keyOf(tenant, id));
+    if (direct === undefined) return false;
+    for (const w of direct) if (w.states) return true;
+    return false;
+  }
+
   /** Watches that match a change of this artifact. */
   matching(view: ArtifactView, ancestors: readonly string[]): Watch[] {
     const out: Watch[] = [];

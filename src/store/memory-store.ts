@@ -410,7 +410,7 @@ export class MemoryStore implements Store {
 
   #accept(rec: ArtifactRecord, result: Uint8Array, _now: number, revokeReason: string): Changed {
     rec.result = copy(result);
-    rec.resultDigest = toHex(sha256(result));
+    rec.resultDigest = digestHex(result);
     const revoke = this.#revokeAll(rec, 'ATP_ERR_STALE_LEASE', revokeReason);
     const r = this.#finish(rec, 'COMPLETED', null, '');
     return { kind: 'ok', view: viewOf(rec), result: r, revoke };
@@ -418,7 +418,7 @@ export class MemoryStore implements Store {
 
   #vote(rec: ArtifactRecord, lease: LeaseRecord, result: Uint8Array, now: number): CompleteOutcome {
     this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
-    const d = toHex(sha256(result));
+    const d = digestHex(result);
     const votes = (rec.votes ??= new Map<string, { count: number; result: Uint8Array }>());
     const v = votes.get(d);
     if (v === undefined) votes.set(d, { count: 1, result: copy(result) });
@@ -678,6 +678,13 @@ export class MemoryStore implements Store {
       if (!isTerminal(rec.state) && this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }
   }
+}
+
+/** SHA-256 of the empty result, which many artifacts return. */
+const EMPTY_DIGEST_HEX = toHex(sha256(EMPTY));
+
+function digestHex(result: Uint8Array): string {
+  return result.length === 0 ? EMPTY_DIGEST_HEX : toHex(sha256(result));
 }
 
 function copy(b: Uint8Array): Uint8Array {
