@@ -36,6 +36,7 @@ export interface AtpWorkerStats {
   firstStartNs: number;
   lastStartNs: number;
   lastAbortNs: number;
+  firstAbortNs: number;
   /** Starts of an attempt after the first (re-leased artifacts). */
   reStarted: number;
   lastReStartNs: number;
@@ -51,6 +52,7 @@ const stats: AtpWorkerStats = {
   firstStartNs: 0,
   lastStartNs: 0,
   lastAbortNs: 0,
+  firstAbortNs: 0,
   reStarted: 0,
   lastReStartNs: 0,
   firstReStartNs: 0,
@@ -103,7 +105,7 @@ for (let i = 0; i < cfg.sessions; i++) {
                 'abort',
                 () => {
                   const t = nowNs();
-                  stats.aborted++;
+                  if (stats.aborted++ === 0) stats.firstAbortNs = t;
                   stats.lastAbortNs = Math.max(stats.lastAbortNs, t);
                   if (each) emit('aborted', { id: a.id, t });
                   resolve(undefined);

@@ -20,6 +20,7 @@ import { resolveOptions } from './options.js';
 import type { CoordinatorOptions, ResolvedOptions } from './options.js';
 import { SubmitBatcher, handleCancel, handleQuery, handleUnwatch, handleWatch } from './producer-handlers.js';
 import { ServerSession } from './session.js';
+import type { RevokeBatch, Revoking } from './session.js';
 import { WatchHub } from './watch-hub.js';
 import {
   handleCheckpoint,
@@ -36,6 +37,8 @@ import {
 /** Diagnostics channel on which the coordinator publishes `{ event, ...detail }` records. */
 export const COORDINATOR_DIAGNOSTICS = 'atp:coordinator';
 const diag = diagnosticsChannel(COORDINATOR_DIAGNOSTICS);
+/** A batch of revokes is written to its worker every this many frames, not only at the end. */
+const REVOKE_FLUSH_EVERY = 256;
 
 const WORKER_FRAMES = new Set(['CREDIT', 'RENEW', 'PARTIAL', 'CHECKPOINT', 'COMPLETE', 'FAIL', 'RELEASE', 'REVOKE_ACK']);
 
@@ -669,7 +672,7 @@ export class Coordinator implements Core {
   }
 
   #forget(s: ServerSession): void {
-    for (const r of s.revoking.values()) r.timer.cancel();
+    for (const r of s.revoking.values()) r.batch.timer?.cancel();
     s.revoking.clear();
     s.expiryTimer?.cancel();
     s.resumeTimer?.cancel();
@@ -682,33 +685,55 @@ export class Coordinator implements Core {
 
   // ---- revocation (ATP_SPEC §8.3) -------------------------------------------------------------
 
+  /**
+   * Revoke leases (ATP_SPEC §8.3): REVOKE to each holder, and one deadline for the whole batch
+   * per session, after which a lease not acknowledged is fenced and its holder told. A large batch
+   * (a subtree cancel) is written out as it is made, so that workers start stopping while the rest
+   * is still being revoked.
+   */
   revoke(orders: readonly RevokeOrder[]): void {
+    const batches = new Map<ServerSession, RevokeBatch>();
+    const deadline = this.now() + this.options.cancelDeadlineMs;
     for (const o of orders) {
       const s = this.#sessions.get(o.lease.sessionId);
       if (s === undefined) continue;
       const held = s.leases.get(o.lease.leaseId);
       held?.maxDurationTimer?.cancel();
       s.leases.delete(o.lease.leaseId);
-      const timer = this.timers.at(this.now() + this.options.cancelDeadlineMs, () => {
-        // No acknowledgement in time: the lease is fenced anyway; correctness never waits for the worker.
-        if (s.revoking.delete(o.lease.leaseId)) {
-          // ATP_SPEC §8.3-4: a connected holder is told, with the revoke's code, that the lease ended.
-          const notified = s.connected;
-          if (notified)
-            sendLeaseLost(
-              s,
-              0,
-              fromHex(o.lease.leaseId),
-              o.lease.epoch,
-              o.lease.artifactId,
-              o.code,
-              'no REVOKE_ACK before the revoke deadline: the lease is fenced',
-            );
-          this.emit('revoke-timeout', { sessionId: s.id, leaseId: o.lease.leaseId, artifactId: o.lease.artifactId, notified });
-        }
-      });
-      s.revoking.set(o.lease.leaseId, { lease: o.lease, code: o.code, timer });
+      let batch = batches.get(s);
+      if (batch === undefined) {
+        const b: RevokeBatch = { timer: undefined, pending: 0, entries: [] };
+        b.timer = this.timers.at(deadline, () => this.#revokeDeadline(s, b));
+        batches.set(s, (batch = b));
+      }
+      const entry: Revoking = { lease: o.lease, code: o.code, batch };
+      batch.entries.push(entry);
+      batch.pending++;
+      s.revoking.set(o.lease.leaseId, entry);
       this.#sendRevoke(s, o.lease, o.code, o.reason);
+      if (batch.entries.length % REVOKE_FLUSH_EVERY === 0) s.channel?.flush();
+    }
+  }
+
+  /** No acknowledgement in time: the lease is fenced anyway; correctness never waits for the worker. */
+  #revokeDeadline(s: ServerSession, batch: RevokeBatch): void {
+    batch.timer = undefined;
+    for (const r of batch.entries) {
+      if (s.revoking.get(r.lease.leaseId) !== r) continue;
+      s.revoking.delete(r.lease.leaseId);
+      // ATP_SPEC §8.3-4: a connected holder is told, with the revoke's code, that the lease ended.
+      const notified = s.connected;
+      if (notified)
+        sendLeaseLost(
+          s,
+          0,
+          fromHex(r.lease.leaseId),
+          r.lease.epoch,
+          r.lease.artifactId,
+          r.code,
+          'no REVOKE_ACK before the revoke deadline: the lease is fenced',
+        );
+      this.emit('revoke-timeout', { sessionId: s.id, leaseId: r.lease.leaseId, artifactId: r.lease.artifactId, notified });
     }
   }
 

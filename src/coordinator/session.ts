@@ -21,7 +21,15 @@ export interface HeldLease {
 export interface Revoking {
   lease: LeaseRecord;
   code: ErrorCode;
-  timer: HeapTimer;
+  batch: RevokeBatch;
+}
+
+/** The leases of one session revoked together, with their one deadline timer. */
+export interface RevokeBatch {
+  timer: HeapTimer | undefined;
+  /** Entries not yet acknowledged; the timer is cancelled when none is left. */
+  pending: number;
+  readonly entries: Revoking[];
 }
 
 /** A watch registered by a session (ATP_SPEC §7). */

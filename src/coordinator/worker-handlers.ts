@@ -233,7 +233,10 @@ export function handleRevokeAck(core: Core, s: ServerSession, msg: MessageOf<'RE
     );
     return;
   }
-  r.timer.cancel();
   s.revoking.delete(hex);
+  if (--r.batch.pending === 0) {
+    r.batch.timer?.cancel();
+    r.batch.timer = undefined;
+  }
   core.emit('revoke-ack', { sessionId: s.id, leaseId: hex, epoch: msg.epoch });
 }
