@@ -179,6 +179,7 @@ function keyOf(tenant: string, id: string): string {
 /** The in-memory store. */
 export class MemoryStore implements Store {
   readonly name: string = 'memory';
+  readonly decidesInProcess: boolean = true;
   protected readonly artifacts = new Map<string, ArtifactRecord>();
   readonly #queues = new Map<string, PendingQueue<ArtifactRecord>>();
   readonly #leases = new Map<string, { lease: LeaseRecord; rec: ArtifactRecord }>();

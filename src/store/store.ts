@@ -162,6 +162,13 @@ export interface LossOutcome {
 export interface Store {
   /** Short name for diagnostics: memory, sqlite, postgres. */
   readonly name: string;
+  /**
+   * True when a transition decides in process, before its promise resolves, so that the next call
+   * already sees it (memory, SQLite: the promise only waits for durability). The coordinator then
+   * leases artifacts of a submit batch in the same group commit as their insertion: one write and
+   * one commit fewer per artifact, and the LEASE still leaves only once both are durable.
+   */
+  readonly decidesInProcess?: boolean;
   /** Create or migrate the schema and load state. */
   open(): Promise<void>;
   /** Flush pending writes and release resources. */
