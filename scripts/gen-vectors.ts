@@ -13,6 +13,8 @@ import { INVALID, PREFACES, VALID_BYTES, ext, withTail } from './vectors-bytes.j
 import type { InvalidDef, PrefaceDef } from './vectors-bytes.js';
 import { VALID, sha256 } from './vectors-valid.js';
 import type { ValidDef } from './vectors-valid.js';
+import { FRAGMENTED, FRAGMENTS_INVALID, VECTOR_MAX_MESSAGE_BYTES } from './vectors-fragments.js';
+import type { FragmentedDef, FragmentsInvalidDef } from './vectors-fragments.js';
 
 /** Identifies the file format; bumped only on an incompatible change. */
 export const VECTOR_FORMAT = 'atp-test-vectors/1';
@@ -69,6 +71,48 @@ function invalidVector(file: string, d: InvalidDef): Json {
     requirements: invalidRequirements(file, d),
     valid: false,
     maxFrameBytes: d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
+    hex: toHex(d.bytes),
+    error: { code: d.error, wire: ERROR_CATALOG[d.error].wire },
+  };
+  if (d.detectAfterBytes !== undefined) out['detectAfterBytes'] = d.detectAfterBytes;
+  return out;
+}
+
+/** A stream of frames with fragmented messages (test-vectors/README.md, "Fragmented messages"). */
+function fragmentedVector(d: FragmentedDef): Json {
+  const headers = d.frames.map((f) => {
+    const view = new DataView(f.buffer, f.byteOffset, f.byteLength);
+    if (f.length !== HEADER_BYTES + view.getUint32(0)) throw new Error(`${d.id}: a frame is not exactly one frame`);
+    return {
+      length: view.getUint32(0),
+      type: view.getUint16(4),
+      flags: view.getUint8(6),
+      reserved: view.getUint8(7),
+      stream: view.getUint32(8) & 0x7fffffff,
+    };
+  });
+  return {
+    id: d.id,
+    description: d.description,
+    requirements: [...d.requirements],
+    valid: true,
+    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+    maxMessageBytes: d.maxMessageBytes ?? VECTOR_MAX_MESSAGE_BYTES,
+    hex: d.frames.map(toHex).join(''),
+    frames: headers,
+    decoded: d.decoded.map(messageToJson),
+    unfragmented: d.unfragmented.map((m) => toHex(encodeFrame(m))),
+  };
+}
+
+function fragmentsInvalidVector(d: FragmentsInvalidDef): Json {
+  const out: Json = {
+    id: d.id,
+    description: d.description,
+    requirements: [...d.requirements],
+    valid: false,
+    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+    maxMessageBytes: d.maxMessageBytes ?? VECTOR_MAX_MESSAGE_BYTES,
     hex: toHex(d.bytes),
     error: { code: d.error, wire: ERROR_CATALOG[d.error].wire },
   };
@@ -137,8 +181,13 @@ export function generateVectors(): Map<string, string> {
     validVector(d.id, d.description, d.bytes, d.decoded, d.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES, d.requirements),
   );
   files.set('valid/ignored.json', fileText({ description: 'Frames a receiver skips by their length and ignores.', vectors: ignored }));
+  files.set(
+    'valid/fragmented.json',
+    fileText({ description: 'Streams with fragmented messages (ATP_WIRE §3.7).', vectors: FRAGMENTED.map(fragmentedVector) }),
+  );
   for (const [file, defs] of Object.entries(INVALID))
     files.set(`invalid/${file}.json`, fileText({ vectors: defs.map((d) => invalidVector(file, d)) }));
+  files.set('invalid/fragments.json', fileText({ vectors: FRAGMENTS_INVALID.map(fragmentsInvalidVector) }));
   files.set('preface.json', fileText({ preface: toHex(PREFACE), vectors: PREFACES.map(prefaceVector) }));
   return files;
 }

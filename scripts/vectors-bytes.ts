@@ -96,8 +96,9 @@ export const VALID_BYTES: { readonly [file: string]: readonly BytesDef[] } = {
   PING: [
     {
       id: 'PING/reserved-bits-ignored',
-      description: 'Flags 0xff, reserved byte 0xff and the stream R bit set: v1 ignores all three (stream 5).',
-      bytes: cat(header(4, T.PING, 0x80000005, 0xff, 0xff), u32(0x5eed0002)),
+      description:
+        'Every flag bit but MORE and CONTINUATION (flags 0xfc), reserved byte 0xff and the stream R bit set: v1 ignores all three (stream 5).',
+      bytes: cat(header(4, T.PING, 0x80000005, 0xfc, 0xff), u32(0x5eed0002)),
       decoded: { type: 'PING', stream: 5, nonce: 0x5eed0002 },
       requirements: ['ATP-14.3-2'],
     },

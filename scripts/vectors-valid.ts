@@ -118,7 +118,8 @@ export const VALID: { readonly [N in MessageName]: readonly ValidDef[] } = {
     },
     {
       id: 'all-extensions',
-      description: 'Every HELLO extension at once, in ascending id order; the tenant name is not ASCII.',
+      description:
+        'Every HELLO extension at once, in ascending id order; the tenant name is not ASCII, and the client accepts messages of up to 64 MiB in fragments (0x0005).',
       maxFrameBytes: PRE_WELCOME,
       msg: {
         type: 'HELLO',
@@ -137,6 +138,7 @@ export const VALID: { readonly [N in MessageName]: readonly ValidDef[] } = {
         resumeSessionId: session,
         resumeToken,
         tenant: 'société-générale',
+        maxMessageBytes: 64 * 1024 * 1024,
       },
     },
   ],
@@ -182,6 +184,35 @@ export const VALID: { readonly [N in MessageName]: readonly ValidDef[] } = {
         agent: 'atp-js/0.1.0 coordinator',
         capabilities: ['trace-context'],
       },
+    },
+    {
+      id: 'max-message',
+      description: 'A new session whose coordinator accepts messages of up to 256 MiB in fragments of up to 1 MiB (extension 0x0001).',
+      maxFrameBytes: PRE_WELCOME,
+      msg: {
+        type: 'WELCOME',
+        stream: 0,
+        version: 1,
+        roles: Role.PRODUCER | Role.OBSERVER,
+        resumed: 0,
+        sessionId: idOf('session:2'),
+        resumeToken: sha256('resume-token:session:2'),
+        heartbeatMs: 10_000,
+        idleTimeoutMs: 30_000,
+        maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+        resumeWindowMs: 5_000,
+        cancelDeadlineMs: 5_000,
+        agent: 'atp-js/0.1.0 coordinator',
+        capabilities: [],
+        maxMessageBytes: Limits.DEFAULT_MAX_MESSAGE_BYTES,
+      },
+    },
+  ],
+  WINDOW: [
+    {
+      id: 'grant',
+      description: "The receiver of a fragmented message has taken in 64 KiB of fragments and gives them back to the sender's window.",
+      msg: { type: 'WINDOW', stream: 0, bytes: 64 * 1024 },
     },
   ],
   PING: [{ id: 'nonce', description: 'A keepalive probe on stream 0.', msg: { type: 'PING', stream: 0, nonce: 0x5eed0001 } }],

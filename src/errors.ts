@@ -30,7 +30,7 @@ export const ERROR_CATALOG = {
   ATP_ERR_NONE: { wire: 0x0000, summary: 'No error; a graceful close.' },
   ATP_ERR_PROTOCOL: { wire: 0x0001, summary: 'A frame broke a protocol rule (wrong state, wrong role, wrong scope).' },
   ATP_ERR_INTERNAL: { wire: 0x0002, summary: 'The sender failed internally.' },
-  ATP_ERR_FRAME_TOO_LARGE: { wire: 0x0003, summary: 'A frame length exceeds the negotiated maximum or the limits of its type.' },
+  ATP_ERR_FRAME_TOO_LARGE: { wire: 0x0003, summary: 'A frame or message length exceeds the negotiated maximum or the limits of its type.' },
   ATP_ERR_ENCODING: { wire: 0x0004, summary: 'A message body is malformed: truncated, overlong, bad UTF-8, bad extension tail.' },
   ATP_ERR_UNSUPPORTED_VERSION: { wire: 0x0005, summary: 'No protocol version in common.' },
   ATP_ERR_WRONG_PROTOCOL: {
@@ -42,7 +42,10 @@ export const ERROR_CATALOG = {
   ATP_ERR_ENHANCE_YOUR_CALM: { wire: 0x0009, summary: 'The peer exceeded a rate budget (pings, errors, unknown frames).' },
   ATP_ERR_PARAM: { wire: 0x000a, summary: 'A HELLO or WELCOME parameter is invalid.' },
   ATP_ERR_SHUTTING_DOWN: { wire: 0x000b, summary: 'The sender is shutting down.' },
-  ATP_ERR_FLOW_CONTROL: { wire: 0x000c, summary: 'Credit was violated: more leases than credits, or a credit overflow.' },
+  ATP_ERR_FLOW_CONTROL: {
+    wire: 0x000c,
+    summary: 'Credit was violated: more leases than credits, a credit overflow, or fragments beyond the window.',
+  },
   ATP_ERR_SESSION_REPLACED: { wire: 0x000d, summary: 'The session was resumed on another connection.' },
   ATP_ERR_TRANSIENT: { wire: 0x0100, summary: 'A temporary failure; retry.' },
   ATP_ERR_OVERLOADED: { wire: 0x0101, summary: 'The coordinator is overloaded; retry later.' },

@@ -230,16 +230,55 @@ export function encodeFrameInto(msg: Message, bytes: Uint8Array, view: DataView,
   view.setUint32(off + 8, checkInt('stream', msg.stream, 0x7fffffff));
   const o = new Out(bytes, view, off + HEADER_BYTES);
   for (const fs of spec.fields) writeField(o, fs, rec[fs.name]);
+  writeExtensions(o, spec, rec);
+  return o.off;
+}
+
+function writeExtensions(o: Out, spec: MessageSpec, rec: Record<string, unknown>): void {
   for (const xs of spec.ext) {
     const v = rec[xs.name];
     if (v === undefined) continue;
     const start = o.off;
     o.off += 4;
     writeField(o, xs, v);
-    view.setUint16(start, xs.id);
-    view.setUint16(start + 2, checkInt(`${xs.name} extension length`, o.off - start - 4, 0xffff));
+    o.view.setUint16(start, xs.id);
+    o.view.setUint16(start + 2, checkInt(`${xs.name} extension length`, o.off - start - 4, 0xffff));
   }
-  return o.off;
+}
+
+/**
+ * The body of a message (without header) as byte ranges whose concatenation is its encoding: the
+ * fields are encoded into one small buffer, except `bytes` values of at least `inlineMax` bytes,
+ * which are referenced, not copied. A large message is cut into fragments from these ranges
+ * (ATP_WIRE §3.7) without a copy of its payload in one go; the referenced values must not change
+ * until the last fragment is made.
+ */
+export function bodySegments(msg: Message, inlineMax = 4096): Uint8Array[] {
+  const spec = MESSAGES[msg.type] as MessageSpec;
+  const rec = msg as unknown as Record<string, unknown>;
+  const isBig = (fs: FieldSpec, v: unknown): v is Uint8Array => fs.kind === 'bytes' && (v as Uint8Array).length >= inlineMax;
+  let big = 0;
+  for (const fs of spec.fields) {
+    const v = rec[fs.name];
+    if (isBig(fs, v)) big += v.length;
+  }
+  const small = new Uint8Array(bodyBytes(msg) - big);
+  const o = new Out(small, new DataView(small.buffer), 0);
+  const out: Uint8Array[] = [];
+  let start = 0;
+  for (const fs of spec.fields) {
+    const v = rec[fs.name];
+    if (isBig(fs, v)) {
+      o.view.setUint32(o.off, v.length);
+      o.off += 4;
+      out.push(small.subarray(start, o.off), v);
+      start = o.off;
+    } else writeField(o, fs, v);
+  }
+  writeExtensions(o, spec, rec);
+  if (o.off !== small.length) throw new RangeError('ATP encode: size mismatch (a string changed during encoding?)');
+  if (o.off > start) out.push(small.subarray(start, o.off));
+  return out;
 }
 
 /** Encode one message as a complete frame. */

@@ -15,6 +15,17 @@ export const WS_SUBPROTOCOL = 'atp.1';
 /** ATP_WIRE §3: the frame header is 12 bytes. */
 export const HEADER_BYTES = 12;
 
+/** ATP_WIRE §3.4: the bits of the header's Flags byte. Other bits are sent as 0 and ignored. */
+export const FrameFlags = {
+  /** More fragments of this message follow (ATP_WIRE §3.7). */
+  MORE: 0x01,
+  /** This frame continues the fragmented message in progress (ATP_WIRE §3.7). */
+  CONTINUATION: 0x02,
+} as const;
+
+/** ATP_WIRE §3.7: the first fragment's payload starts with the length of the whole message (u32). */
+export const FIRST_FRAGMENT_PREFIX_BYTES = 4;
+
 /** ATP_WIRE §8: limits (bytes unless named otherwise). */
 export const Limits = {
   /** Every implementation accepts frame payloads at least this large once WELCOME is exchanged. */
@@ -23,8 +34,16 @@ export const Limits = {
   DEFAULT_MAX_FRAME_BYTES: 1024 * 1024,
   /** No peer may advertise more. */
   MAX_MAX_FRAME_BYTES: 16 * 1024 * 1024,
-  /** Until WELCOME, frames are at most this large. */
+  /** Until WELCOME, frames are at most this large (and no message is fragmented). */
   PRE_WELCOME_MAX_FRAME_BYTES: 16 * 1024,
+  /** Default advertised maximum message body, fragmented or not (ATP_WIRE §3.7, §8). */
+  DEFAULT_MAX_MESSAGE_BYTES: 256 * 1024 * 1024,
+  /** The largest maximum message a peer may advertise: the u32 of the first fragment. */
+  MAX_MAX_MESSAGE_BYTES: 0xffffffff,
+  /** ATP_WIRE §3.8: fragment bytes each side may send before the peer has sent any WINDOW. */
+  INITIAL_FRAGMENT_WINDOW: 64 * 1024,
+  /** ATP_WIRE §3.8: the flow-control window never exceeds 2^31 - 1 bytes. */
+  MAX_FRAGMENT_WINDOW: 0x7fffffff,
   /** Extension tail: entries per message. */
   MAX_EXTENSIONS: 64,
   /** Strings: kinds, tags, node agent. */

@@ -90,6 +90,7 @@ export const MESSAGES = {
       x(0x0002, 'resumeSessionId', 'id', 'Session to resume.'),
       x(0x0003, 'resumeToken', 'sbytes', 'Resume token of that session.', L.MAX_RESUME_TOKEN_BYTES),
       x(0x0004, 'tenant', 'str', 'Tenant the session acts for.', L.MAX_NAME_BYTES),
+      x(0x0005, 'maxMessageBytes', 'u32', 'Largest message body the sender accepts, fragmented or not; absent: its maxFrameBytes.'),
     ],
   },
   WELCOME: {
@@ -111,7 +112,9 @@ export const MESSAGES = {
       f('agent', 'str', 'Implementation name and version, informational.', L.MAX_AGENT_BYTES),
       f('capabilities', 'strs', 'The agreed optional features: on only when both sides list them.', L.MAX_CAPABILITIES),
     ],
-    ext: [],
+    ext: [
+      x(0x0001, 'maxMessageBytes', 'u32', 'Largest message body the coordinator accepts, fragmented or not; absent: its maxFrameBytes.'),
+    ],
   },
   PING: {
     code: 0x0003,
@@ -429,6 +432,16 @@ export const MESSAGES = {
     role: null,
     doc: 'Positive answer to COMPLETE, FAIL, RELEASE, UNWATCH, WATCH and GOAWAY drains: the transition is durable.',
     fields: [f('ackedType', 'u16', 'Type of the acknowledged frame.'), f('subject', 'id', 'Lease or artifact concerned; zeros if none.')],
+    ext: [],
+  },
+  // Types added after v1.0 come last, whatever their code: the position of a type in this table
+  // picks the GREASE extension id of its test vectors (scripts/gen-vectors.ts), which must not move.
+  WINDOW: {
+    code: 0x0007,
+    sender: 'both',
+    role: null,
+    doc: 'Flow control of fragmented messages: the peer may send this many more bytes of fragments.',
+    fields: [f('bytes', 'u32', 'Fragment bytes added to the window of the peer (at least 1).')],
     ext: [],
   },
 } as const satisfies Record<string, MessageSpec>;

@@ -20,29 +20,51 @@ export interface FeedOutcome {
   maxBuffered: number;
   /** bufferedBytes at the end (an incomplete frame). */
   leftover: number;
+  /** Largest FrameDecoder.reservedBytes seen after a push: what was allocated for incomplete frames and messages. */
+  maxReserved: number;
+  /** Fragments seen. */
+  fragments: number;
+  /** True when the input ends inside a frame or a fragmented message. */
+  incomplete: boolean;
 }
 
-/** Feed the chunks in order; stop at the first AtpError. */
-export function feed(chunks: Iterable<Uint8Array>, maxFrameBytes: number): FeedOutcome {
-  const d = new FrameDecoder(maxFrameBytes);
-  const out: FeedOutcome = { messages: [], frames: 0, error: undefined, bytesFed: 0, maxBuffered: 0, leftover: 0 };
+/** Feed the chunks in order; stop at the first AtpError. `maxMessageBytes` 0 refuses fragmented messages. */
+export function feed(chunks: Iterable<Uint8Array>, maxFrameBytes: number, maxMessageBytes = 0): FeedOutcome {
+  const d = new FrameDecoder(maxFrameBytes, maxMessageBytes);
+  const out: FeedOutcome = {
+    messages: [],
+    frames: 0,
+    error: undefined,
+    bytesFed: 0,
+    maxBuffered: 0,
+    leftover: 0,
+    maxReserved: 0,
+    fragments: 0,
+    incomplete: false,
+  };
   for (const chunk of chunks) {
     out.bytesFed += chunk.length;
     try {
-      d.push(chunk, (f) => {
-        out.frames++;
-        const m = decodeBody(f.code, f.stream, f.payload);
-        if (m !== undefined) out.messages.push(messageToJson(m));
-      });
+      d.push(
+        chunk,
+        (f) => {
+          out.frames++;
+          const m = decodeBody(f.code, f.stream, f.payload);
+          if (m !== undefined) out.messages.push(messageToJson(m));
+        },
+        () => out.fragments++,
+      );
     } catch (err) {
       if (!(err instanceof AtpError)) throw err;
       out.error = err;
       return out;
     } finally {
       out.maxBuffered = Math.max(out.maxBuffered, d.bufferedBytes);
+      out.maxReserved = Math.max(out.maxReserved, d.reservedBytes);
     }
   }
   out.leftover = d.bufferedBytes;
+  out.incomplete = d.inFrame || d.inMessage;
   return out;
 }
 

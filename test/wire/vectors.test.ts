@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ERROR_CATALOG } from '../../src/errors.js';
 import type { ErrorCode } from '../../src/errors.js';
-import { HEADER_BYTES, MESSAGES, PREFACE, checkPreface, encodeFrame, fromHex, messageFromJson, toHex } from '../../src/wire/index.js';
+import {
+  FrameFlags,
+  HEADER_BYTES,
+  MESSAGES,
+  PREFACE,
+  checkPreface,
+  encodeFrame,
+  fromHex,
+  messageFromJson,
+  toHex,
+} from '../../src/wire/index.js';
 import type { MessageJson } from '../../src/wire/index.js';
 import { existingVectorFiles, generateVectors } from '../../scripts/gen-vectors.js';
 import { bytewise, concat, feed, splitAt } from './feed.js';
@@ -31,9 +41,22 @@ interface InvalidVector {
   requirements: string[];
   valid: false;
   maxFrameBytes: number;
+  maxMessageBytes?: number;
   hex: string;
   error: { code: ErrorCode; wire: number };
   detectAfterBytes?: number;
+}
+interface FragmentedVector {
+  id: string;
+  description: string;
+  requirements: string[];
+  valid: true;
+  maxFrameBytes: number;
+  maxMessageBytes: number;
+  hex: string;
+  frames: { length: number; type: number; flags: number; reserved: number; stream: number }[];
+  decoded: MessageJson[];
+  unfragmented: string[];
 }
 interface PrefaceVector {
   id: string;
@@ -49,7 +72,8 @@ const load = <T>(file: string): { vectors: T[]; [k: string]: unknown } =>
   JSON.parse(readFileSync(join(dir, file), 'utf8')) as { vectors: T[] };
 
 const files = existingVectorFiles(dir);
-const validFiles = files.filter((f) => f.startsWith('valid/'));
+const FRAGMENTED_FILE = 'valid/fragmented.json';
+const validFiles = files.filter((f) => f.startsWith('valid/') && f !== FRAGMENTED_FILE);
 const invalidFiles = files.filter((f) => f.startsWith('invalid/'));
 const allValid = validFiles.flatMap((f) => load<ValidVector>(f).vectors);
 
@@ -168,24 +192,34 @@ for (const file of invalidFiles) {
         void test(`names a catalog error with its wire code (${v.error.code})`, () => {
           assert.equal(ERROR_CATALOG[v.error.code].wire, v.error.wire);
         });
+        const maxMessage = v.maxMessageBytes ?? 0;
         void test(`is refused with ${v.error.code} when fed whole`, () => {
-          const out = feed([bytes], v.maxFrameBytes);
+          const out = feed([bytes], v.maxFrameBytes, maxMessage);
           assert.equal(out.error?.code, v.error.code, out.error?.message ?? 'no error');
           assert.equal(out.messages.length, 0);
         });
         void test(`is refused with ${v.error.code} at the same byte when fed one byte at a time`, () => {
-          const out = feed(bytewise(bytes), v.maxFrameBytes);
+          const out = feed(bytewise(bytes), v.maxFrameBytes, maxMessage);
           assert.equal(out.error?.code, v.error.code);
-          // Without detectAfterBytes the error comes when the frame is complete: the hex is one frame.
+          // Without detectAfterBytes the error comes when the frame is complete: the hex ends with that frame.
           assert.equal(out.bytesFed, v.detectAfterBytes ?? bytes.length);
         });
         const n = v.detectAfterBytes;
-        if (n !== undefined) {
+        if (n !== undefined && file === 'invalid/fragments.json') {
+          // The frames before the offending one may be fragments of a message in progress, already allocated.
+          void test(`is refused from its first ${n} bytes alone, allocating nothing for what they announce`, () => {
+            const before = feed(bytewise(bytes.subarray(0, n - 1)), v.maxFrameBytes, maxMessage);
+            assert.equal(before.error, undefined);
+            const at = feed([bytes.subarray(0, n)], v.maxFrameBytes, maxMessage);
+            assert.equal(at.error?.code, v.error.code);
+            assert.equal(at.maxReserved, before.maxReserved, `reserved ${at.maxReserved} bytes, ${before.maxReserved} before`);
+          });
+        } else if (n !== undefined) {
           void test(`is refused from its first ${n} bytes alone, holding at most ${HEADER_BYTES} bytes`, () => {
-            const before = feed(bytewise(bytes.subarray(0, n - 1)), v.maxFrameBytes);
+            const before = feed(bytewise(bytes.subarray(0, n - 1)), v.maxFrameBytes, maxMessage);
             assert.equal(before.error, undefined);
             assert.ok(before.maxBuffered <= HEADER_BYTES);
-            const at = feed([bytes.subarray(0, n)], v.maxFrameBytes);
+            const at = feed([bytes.subarray(0, n)], v.maxFrameBytes, maxMessage);
             assert.equal(at.error?.code, v.error.code);
             assert.ok(at.maxBuffered <= HEADER_BYTES, `buffered ${at.maxBuffered} bytes`);
           });
@@ -194,6 +228,66 @@ for (const file of invalidFiles) {
     }
   });
 }
+
+void describe(`test-vectors/${FRAGMENTED_FILE}`, () => {
+  for (const v of load<FragmentedVector>(FRAGMENTED_FILE).vectors) {
+    const bytes = fromHex(v.hex);
+    const feedIt = (chunks: Iterable<Uint8Array>) => feed(chunks, v.maxFrameBytes, v.maxMessageBytes);
+    void describe(`${v.id} [${v.requirements.join(', ')}]`, () => {
+      void test('is the listed frames, each flagged as a whole frame or as a first, middle or last fragment', () => {
+        let off = 0;
+        let inMessage = false;
+        for (const h of v.frames) {
+          const view = new DataView(bytes.buffer, bytes.byteOffset + off, HEADER_BYTES);
+          assert.deepEqual(h, {
+            length: view.getUint32(0),
+            type: view.getUint16(4),
+            flags: view.getUint8(6),
+            reserved: view.getUint8(7),
+            stream: view.getUint32(8) & 0x7fffffff,
+          });
+          const more = (h.flags & FrameFlags.MORE) !== 0;
+          const cont = (h.flags & FrameFlags.CONTINUATION) !== 0;
+          if (cont) assert.ok(inMessage, 'a continuation needs a message in progress');
+          else if (more) assert.ok(!inMessage, 'one fragmented message at a time');
+          if (more || cont) inMessage = more;
+          off += HEADER_BYTES + h.length;
+        }
+        assert.equal(off, bytes.length);
+        assert.ok(!inMessage, 'every fragmented message ends');
+      });
+      void test('decodes to the listed messages, in order, fed whole or one byte at a time', () => {
+        for (const out of [feedIt([bytes]), feedIt(bytewise(bytes))]) {
+          assert.equal(out.error, undefined, out.error?.message);
+          assert.deepEqual(out.messages, v.decoded);
+          assert.equal(out.incomplete, false);
+          assert.ok(out.maxReserved <= v.maxMessageBytes + HEADER_BYTES + v.maxFrameBytes);
+        }
+      });
+      void test('decodes the same when split into two chunks at every point', () => {
+        for (let cut = 0; cut <= bytes.length; cut++) {
+          const out = feedIt(splitAt(bytes, [cut]));
+          assert.equal(out.error, undefined, `cut at ${cut}`);
+          assert.deepEqual(out.messages, v.decoded, `cut at ${cut}`);
+        }
+      });
+      void test('each fragmented message is the message of its unfragmented frame', () => {
+        for (const hex of v.unfragmented) {
+          const whole = feed([fromHex(hex)], v.maxFrameBytes);
+          assert.equal(whole.messages.length, 1);
+          assert.ok(
+            v.decoded.some((m) => JSON.stringify(m) === JSON.stringify(whole.messages[0])),
+            'the unfragmented message is among the decoded',
+          );
+          assert.equal(toHex(encodeFrame(messageFromJson(whole.messages[0]!))), hex);
+        }
+      });
+      void test('is refused with ATP_ERR_PROTOCOL before WELCOME (no message limit yet)', () => {
+        assert.equal(feed([bytes], v.maxFrameBytes, 0).error?.code, 'ATP_ERR_PROTOCOL');
+      });
+    });
+  }
+});
 
 void describe('test-vectors/preface.json', () => {
   const f = load<PrefaceVector>('preface.json');
