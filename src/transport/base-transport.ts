@@ -17,7 +17,7 @@ export abstract class BaseTransport implements Transport {
   abstract readonly framed: boolean;
   abstract readonly remote: string;
   abstract get bufferedBytes(): number;
-  abstract write(bytes: Uint8Array): boolean;
+  abstract write(bytes: Uint8Array, written?: () => void): boolean;
   abstract end(code?: number, reason?: string): void;
   abstract destroy(error?: Error): void;
 

@@ -27,6 +27,11 @@ class MemoryTransport extends BaseTransport {
   readonly #highWaterMarkBytes: number;
   /** Bytes the peer wrote that our consumer has not read yet (in flight or held). */
   #unreadBytes = 0;
+  /** Bytes the peer wrote in all, and our consumer has read in all: the positions of `#written`. */
+  #wroteTotal = 0;
+  #readTotal = 0;
+  /** Callbacks of the peer's writes, each due once our consumer has read up to its end position. */
+  readonly #written: { end: number; fn: () => void }[] = [];
   #needDrain = false;
   #ended = false;
 
@@ -42,12 +47,14 @@ class MemoryTransport extends BaseTransport {
     return this.peer.#unreadBytes;
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, written?: () => void): boolean {
     if (this.#ended || this.finished) return false;
     const peer = this.peer;
     // A copy: the caller may reuse its buffer once write() returned, as with a socket.
     const copy = bytes.slice();
     peer.#unreadBytes += copy.byteLength;
+    peer.#wroteTotal += copy.byteLength;
+    if (written !== undefined) peer.#written.push({ end: peer.#wroteTotal, fn: written });
     queueMicrotask(() => peer.push(copy));
     if (peer.#unreadBytes <= this.#highWaterMarkBytes) return true;
     this.#needDrain = true;
@@ -80,6 +87,8 @@ class MemoryTransport extends BaseTransport {
 
   protected override consumed(bytes: number): void {
     this.#unreadBytes -= bytes;
+    this.#readTotal += bytes;
+    while (this.#written.length > 0 && this.#written[0]!.end <= this.#readTotal) this.#written.shift()!.fn();
     const writer = this.peer;
     if (this.#unreadBytes === 0 && writer.#needDrain) {
       writer.#needDrain = false;

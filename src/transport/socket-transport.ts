@@ -56,10 +56,18 @@ export class SocketTransport extends BaseTransport {
     return this.#socket.writableLength;
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, written?: () => void): boolean {
     // After either side ended, bytes cannot arrive: drop them rather than fail the connection.
     if (this.#ended || this.finished || this.#socket.destroyed || this.#socket.writableEnded) return false;
-    this.#socket.write(bytes, this.#afterWrite);
+    this.#socket.write(
+      bytes,
+      written === undefined
+        ? this.#afterWrite
+        : (err?: Error | null) => {
+            this.#afterWrite();
+            if (err === undefined || err === null) written();
+          },
+    );
     if (this.#socket.writableLength < this.#highWaterMarkBytes) return true;
     this.#needDrain = true;
     return false;

@@ -29,8 +29,11 @@ export interface Transport {
   /**
    * Queue bytes. Returns false when the buffer is above its high-water mark: wait for drain().
    * After end(), destroy() or the close, the bytes are dropped and false is returned.
+   * `written`, when given, is called once these bytes have left the buffer (handed to the operating
+   * system, or taken by the in-process peer), so that a writer can keep `bufferedBytes` under a mark
+   * of its own, lower than the high-water mark; it is not called for bytes that are dropped.
    */
-  write(bytes: Uint8Array): boolean;
+  write(bytes: Uint8Array, written?: () => void): boolean;
   /** Stop delivering data (inbound backpressure) until resume(). */
   pause(): void;
   resume(): void;

@@ -89,9 +89,18 @@ export class WsTransport extends BaseTransport {
     return this.#ws.bufferedAmount;
   }
 
-  write(bytes: Uint8Array): boolean {
+  write(bytes: Uint8Array, written?: () => void): boolean {
     if (this.#ended || this.finished || this.#ws.readyState !== WebSocket.OPEN) return false;
-    this.#ws.send(bytes, { binary: true, compress: false, fin: true }, this.#afterSend);
+    this.#ws.send(
+      bytes,
+      { binary: true, compress: false, fin: true },
+      written === undefined
+        ? this.#afterSend
+        : (err?: Error) => {
+            this.#afterSend();
+            if (err === undefined || err === null) written();
+          },
+    );
     if (this.#ws.bufferedAmount < this.#highWaterMarkBytes) return true;
     this.#needDrain = true;
     return false;
