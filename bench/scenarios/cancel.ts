@@ -34,6 +34,8 @@ interface Mem {
 export interface SubtreeResult {
   n: number;
   toResultMs: number;
+  /** Until the first handler signal fired in each worker process, the latest of them. */
+  toFirstSignalsMs: number;
   toAllSignalsMs: number;
   cancelled: number;
   stopping: number;
@@ -115,6 +117,7 @@ export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): 
     return {
       n,
       toResultMs: (c.t1 - c.t0) / 1e6,
+      toFirstSignalsMs: (Math.max(...stats.map((w) => w.firstAbortNs)) - c.t0) / 1e6,
       toAllSignalsMs: (last - c.t0) / 1e6,
       cancelled: c.cancelled,
       stopping: c.stopping,
@@ -196,6 +199,12 @@ export async function cancel(b: Bench): Promise<void> {
     metric: 'CANCEL sent → CANCEL_RESULT',
     memory: tree.memory && fmt.ms(tree.memory.toResultMs),
     sqlite: tree.sqlite && fmt.ms(tree.sqlite.toResultMs),
+  });
+  b.row({
+    scenario: tlabel,
+    metric: 'CANCEL sent → the first handler signal fired in every worker process',
+    memory: tree.memory && fmt.ms(tree.memory.toFirstSignalsMs),
+    sqlite: tree.sqlite && fmt.ms(tree.sqlite.toFirstSignalsMs),
   });
   const treeOk = b.stores.every((k) => (tree[k]?.toAllSignalsMs ?? Infinity) < 50);
   b.row({

@@ -3,15 +3,22 @@
  * transition; this one journals the records each transition changed into SQLite with group
  * commit, and loads them back at open. A transition's outcome resolves only after the
  * transaction that holds it has committed, so ACCEPTED and ACK follow durability.
+ *
+ * The transactions run on a writer thread (writer-thread.ts): the event loop builds a batch's rows
+ * and goes on deciding while the thread writes and fsyncs it. Changes made meanwhile form the next
+ * batch, posted when the one in flight has committed, so a slow disk makes batches larger rather
+ * than the coordinator slower.
  */
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS } from '../migrations/sqlite-migrations.js';
 import { MemoryStore, isTerminal } from '../memory-store.js';
 import type { ArtifactRecord } from '../memory-store.js';
 import type { ArtifactResult, ArtifactView, NewArtifact, SessionRecord } from '../store.js';
 import { migrate } from './migrate.js';
-import { INSERT_SQL, LIVE_STATE_CODES, UPDATE_SQL, insertParams, recordOf, updateParams } from './rows.js';
+import { LIVE_STATE_CODES, insertParams, recordOf, updateParams } from './rows.js';
 import type { ArtifactRow } from './rows.js';
+import type { Param, WriteBatch, WriterConfig, WriterReply } from './writer-protocol.js';
 
 /** Options of the SQLite store. */
 export interface SqliteStoreOptions {
@@ -56,14 +63,10 @@ interface Batch {
   reject: (err: Error) => void;
 }
 
-interface Statements {
-  insert: Database.Statement;
-  insertPayload: Database.Statement;
-  update: Database.Statement;
-  deleteVotes: Database.Statement;
-  insertVote: Database.Statement;
-  saveSession: Database.Statement;
-  dropSession: Database.Statement;
+/** A batch posted to the writer, with the records whose rows it carries. */
+interface InFlight {
+  batch: Batch;
+  records: ArtifactRecord[];
 }
 
 const EMPTY = new Uint8Array(0);
@@ -76,8 +79,7 @@ export class SqliteStore extends MemoryStore {
   readonly #maxBatch: number;
   readonly #flushDelayMs: number;
   readonly #exclusive: boolean;
-  #db: Database.Database | undefined;
-  #st: Statements | undefined;
+  #writer: Worker | undefined;
   #opened = false;
   #closed = false;
   /** Set when a write failed: the memory state is ahead of the disk, so nothing more is confirmed. */
@@ -90,8 +92,15 @@ export class SqliteStore extends MemoryStore {
   readonly #dirty = new Set<ArtifactRecord>();
   /** Session writes since the last flush: the record to save, or null to drop. */
   readonly #sessionOps = new Map<string, SessionRecord | null>();
+  /** The batch collecting changes now. */
   #batch: Batch | undefined;
   #timer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  /** Batches posted to the writer and not yet committed, by id, in order. */
+  readonly #inFlight = new Map<number, InFlight>();
+  #nextBatchId = 1;
+  /** The promise of the batch posted last, while any is in flight. */
+  #lastPosted: Promise<void> | undefined;
+  #onClosed: (() => void) | undefined;
   readonly #stats: SqliteStoreStats = { transactions: 0, records: 0, transitions: 0 };
 
   constructor(options: SqliteStoreOptions = {}) {
@@ -121,12 +130,13 @@ export class SqliteStore extends MemoryStore {
 
   // ---- open and load -----------------------------------------------------------------------
 
-  override open(): Promise<void> {
-    if (this.#opened) return Promise.resolve();
-    if (this.#closed) return Promise.reject(new Error('the SQLite store is closed'));
+  override async open(): Promise<void> {
+    if (this.#opened) return;
+    if (this.#closed) throw new Error('the SQLite store is closed');
+    // Migrate and load on this thread, then hand the file to the writer thread.
+    let db: Database.Database | undefined;
     try {
-      const db = new Database(this.path);
-      this.#db = db;
+      db = new Database(this.path);
       db.pragma('busy_timeout = 2000');
       try {
         // Before the first access, so that WAL runs without shared memory and the lock is kept.
@@ -139,23 +149,37 @@ export class SqliteStore extends MemoryStore {
       }
       db.pragma(`synchronous = ${this.#synchronous}`);
       migrate(db, SQLITE_MIGRATIONS);
-      this.#st = {
-        insert: db.prepare(INSERT_SQL),
-        insertPayload: db.prepare('INSERT INTO payloads (artifact_seq, payload) VALUES (?, ?)'),
-        update: db.prepare(UPDATE_SQL),
-        deleteVotes: db.prepare('DELETE FROM quorum_votes WHERE artifact_seq = ?'),
-        insertVote: db.prepare('INSERT INTO quorum_votes (artifact_seq, digest, count, result) VALUES (?, ?, ?, ?)'),
-        saveSession: db.prepare('INSERT OR REPLACE INTO sessions (session_id, token_hash, node_id, tenant, roles) VALUES (?, ?, ?, ?, ?)'),
-        dropSession: db.prepare('DELETE FROM sessions WHERE session_id = ?'),
-      };
       this.#load(db);
-      this.#opened = true;
-      return Promise.resolve();
-    } catch (err) {
-      this.#db?.close();
-      this.#db = undefined;
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      db?.close();
     }
+    this.#writer = await this.#startWriter();
+    this.#opened = true;
+  }
+
+  #startWriter(): Promise<Worker> {
+    const config: WriterConfig = { path: this.path, synchronous: this.#synchronous, exclusive: this.#exclusive };
+    const writer = new Worker(new URL('./writer-thread.js', import.meta.url), { workerData: config });
+    return new Promise<Worker>((resolve, reject) => {
+      let ready = false;
+      writer.on('message', (r: WriterReply) => {
+        if (ready) return this.#onReply(r);
+        if (r.type === 'ready') {
+          ready = true;
+          writer.unref();
+          resolve(writer);
+        } else reject(new Error(r.message ?? 'the SQLite writer thread failed to open the database'));
+      });
+      writer.on('error', (err) => {
+        if (!ready) reject(err);
+        else this.#fail(err);
+      });
+      writer.on('exit', (code) => {
+        if (!ready) reject(new Error(`the SQLite writer thread exited with code ${code} while opening`));
+        else if (!this.#closed) this.#fail(new Error(`the SQLite writer thread exited with code ${code}`));
+        this.#onClosed?.();
+      });
+    });
   }
 
   /** Every artifact, in order of acceptance (parents before children); payloads of live ones only. */
@@ -221,7 +245,7 @@ export class SqliteStore extends MemoryStore {
     if (changed.length === 0 && this.#batch === undefined) return Promise.resolve(value);
     this.#stats.transitions++;
     const batch = this.#join();
-    if (this.#dirty.size >= this.#maxBatch) this.#flush();
+    if (this.#dirty.size >= this.#maxBatch) this.#post();
     return batch.then(() => value);
   }
 
@@ -250,13 +274,18 @@ export class SqliteStore extends MemoryStore {
         reject = rej;
       });
       this.#batch = { promise, resolve, reject };
-      this.#timer = this.#flushDelayMs > 0 ? setTimeout(() => this.#flush(), this.#flushDelayMs) : setImmediate(() => this.#flush());
+      // While a batch is in flight, this one is posted when that one has committed (#onReply).
+      if (this.#inFlight.size === 0) this.#schedule();
     }
     return this.#batch.promise;
   }
 
-  /** Write the open batch in one transaction and settle it. */
-  #flush(): void {
+  #schedule(): void {
+    this.#timer = this.#flushDelayMs > 0 ? setTimeout(() => this.#post(), this.#flushDelayMs) : setImmediate(() => this.#post());
+  }
+
+  /** Post the open batch to the writer thread; it settles when the writer reports the commit. */
+  #post(): void {
     const batch = this.#batch;
     if (batch === undefined) return;
     this.#batch = undefined;
@@ -265,56 +294,74 @@ export class SqliteStore extends MemoryStore {
       clearImmediate(this.#timer as NodeJS.Immediate);
       this.#timer = undefined;
     }
+    if (this.#failure !== undefined) return batch.reject(this.#failure);
     const records = [...this.#dirty];
     this.#dirty.clear();
-    const sessions = [...this.#sessionOps];
+    const msg: WriteBatch = {
+      type: 'write',
+      id: this.#nextBatchId++,
+      inserts: [],
+      payloads: [],
+      updates: [],
+      votes: [],
+      sessions: [...this.#sessionOps],
+    };
     this.#sessionOps.clear();
-    try {
-      this.#write(records, sessions);
-    } catch (err) {
-      this.#failure = new Error(
-        `the SQLite store failed to write and stops confirming transitions: ${err instanceof Error ? err.message : String(err)}`,
-      );
-      batch.reject(this.#failure);
-      return;
-    }
-    this.#stats.transactions++;
-    this.#stats.records += records.length;
     for (const rec of records) {
-      this.#unsaved.delete(rec);
-      // A terminal artifact's payload is never read again: it stays on disk only.
-      if (isTerminal(rec.state)) rec.payload = EMPTY;
+      const seq = rec.seq;
+      if (this.#unsaved.delete(rec)) {
+        msg.inserts.push(compactAll(insertParams(seq, rec)));
+        msg.payloads.push([seq, compact(rec.payload)]);
+      } else msg.updates.push(compactAll(updateParams(seq, rec)));
+      if (rec.quorumN > 1) {
+        const rows: Array<[string, number, Uint8Array]> = [];
+        for (const [digest, v] of rec.votes ?? []) rows.push([digest, v.count, compact(v.result)]);
+        msg.votes.push({ seq, rows });
+      }
     }
-    batch.resolve();
+    this.#inFlight.set(msg.id, { batch, records });
+    this.#lastPosted = batch.promise;
+    this.#writer!.ref();
+    this.#writer!.postMessage(msg);
   }
 
-  #write(records: readonly ArtifactRecord[], sessions: ReadonlyArray<[string, SessionRecord | null]>): void {
-    const db = this.#db!;
-    const st = this.#st!;
-    db.transaction(() => {
-      for (const rec of records) {
-        const seq = rec.seq;
-        if (this.#unsaved.has(rec)) {
-          st.insert.run(insertParams(seq, rec));
-          st.insertPayload.run(seq, rec.payload);
-        } else st.update.run(updateParams(seq, rec));
-        if (rec.quorumN > 1) {
-          st.deleteVotes.run(seq);
-          for (const [digest, v] of rec.votes ?? []) st.insertVote.run(seq, digest, v.count, v.result);
-        }
-      }
-      for (const [id, s] of sessions) {
-        if (s === null) st.dropSession.run(id);
-        else st.saveSession.run(s.sessionId, s.tokenHash, s.nodeId, s.tenant, s.roles);
-      }
-    }).immediate();
+  #onReply(r: WriterReply): void {
+    if (r.type === 'closed') return;
+    const f = this.#inFlight.get(r.id);
+    if (f === undefined) return;
+    this.#inFlight.delete(r.id);
+    if (r.type === 'failed') return this.#fail(new Error(r.message ?? 'the SQLite writer failed'), f.batch);
+    this.#stats.transactions++;
+    this.#stats.records += f.records.length;
+    // A terminal artifact's payload is never read again: it stays on disk only.
+    for (const rec of f.records) if (isTerminal(rec.state)) rec.payload = EMPTY;
+    if (this.#inFlight.size === 0) {
+      this.#lastPosted = undefined;
+      this.#writer?.unref();
+    }
+    f.batch.resolve();
+    if (this.#inFlight.size === 0 && this.#batch !== undefined && this.#timer === undefined) this.#post();
+  }
+
+  /** A write failed: the memory state is ahead of the disk, so nothing more is confirmed. */
+  #fail(err: Error, batch?: Batch): void {
+    this.#failure ??= new Error(`the SQLite store failed to write and stops confirming transitions: ${err.message}`);
+    batch?.reject(this.#failure);
+    for (const f of this.#inFlight.values()) f.batch.reject(this.#failure);
+    this.#inFlight.clear();
+    this.#lastPosted = undefined;
+    this.#batch?.reject(this.#failure);
+    this.#batch = undefined;
   }
 
   /** Write what is queued now; resolves when it is durable. */
   flush(): Promise<void> {
     const batch = this.#batch;
-    if (batch === undefined) return this.#failure === undefined ? Promise.resolve() : Promise.reject(this.#failure);
-    this.#flush();
+    if (batch === undefined) {
+      if (this.#failure !== undefined) return Promise.reject(this.#failure);
+      return this.#lastPosted ?? Promise.resolve();
+    }
+    this.#post();
     return batch.promise;
   }
 
@@ -324,15 +371,22 @@ export class SqliteStore extends MemoryStore {
       if (this.#opened) await this.flush();
     } finally {
       this.#closed = true;
-      this.#db?.close();
-      this.#db = undefined;
+      const writer = this.#writer;
+      this.#writer = undefined;
+      if (writer !== undefined) {
+        const exited = new Promise<void>((resolve) => (this.#onClosed = resolve));
+        writer.ref();
+        writer.postMessage({ type: 'close' });
+        await exited;
+      }
     }
   }
 
   // ---- reads: what was read is returned once it is durable ------------------------------------
 
   #durable<T>(value: T): Promise<T> {
-    return this.#batch === undefined ? Promise.resolve(value) : this.#batch.promise.then(() => value);
+    const pending = this.#batch?.promise ?? this.#lastPosted;
+    return pending === undefined ? Promise.resolve(value) : pending.then(() => value);
   }
 
   override get(tenant: string, id: string): Promise<ArtifactView | undefined> {
@@ -350,4 +404,17 @@ export class SqliteStore extends MemoryStore {
   override byTag(tenant: string, tag: string): Promise<ArtifactView[]> {
     return super.byTag(tenant, tag).then((v) => this.#durable(v));
   }
+}
+
+/** A byte array that owns exactly its bytes: a posted view would carry its whole buffer along. */
+function compact(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+}
+
+function compactAll(params: Param[]): Param[] {
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i];
+    if (p instanceof Uint8Array) params[i] = compact(p);
+  }
+  return params;
 }
