@@ -1,15 +1,38 @@
 /**
  * A Channel speaks ATP frames over one Transport: the preface, the incremental decoder, batched
- * writes (every frame produced while one callback runs leaves in one write), idle and flood
- * budgets, and the fatal-error path (GOAWAY with a registered code, then close). Both the
+ * writes (every frame produced while one callback runs leaves in one write), fragmented messages
+ * with their flow-control window and a control-first send queue (ATP_WIRE §3.7–§3.9), idle and
+ * flood budgets, and the fatal-error path (GOAWAY with a registered code, then close). Both the
  * coordinator and the SDKs use it.
+ *
+ * Sending has two lanes. Small messages are encoded into one batch buffer and written as soon as
+ * the current callback is done. A message whose body is larger than BULK_ABOVE_BYTES is bulk: it
+ * joins a FIFO queue and leaves as fragments of at most FRAGMENT_BYTES, each handed to the
+ * transport only while the transport holds less than BULK_LOW_WATERMARK bytes and the peer's
+ * window allows it. A small message is written ahead of the bulk queue unless it is related to a
+ * message in it (ordering.ts); then it waits in the queue, in order. So a PING, a RENEW or a
+ * CANCEL waits behind at most one fragment, the low watermark and the peer's window, never behind
+ * a whole large payload.
  */
 import { AtpError, ErrorClass, classOfWire, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Clock, Timer } from '../internal/clock.js';
 import type { Transport } from '../transport/transport.js';
-import { FrameDecoder, FrameEncoder, Limits, PREFACE, checkPreface, decodeBody, encodeFrame, isGrease } from '../wire/index.js';
-import type { Message } from '../wire/index.js';
+import {
+  FrameDecoder,
+  FrameEncoder,
+  HEADER_BYTES,
+  Limits,
+  MessageFragmenter,
+  PREFACE,
+  bodyBytes,
+  checkPreface,
+  decodeBody,
+  encodeFrame,
+  isGrease,
+} from '../wire/index.js';
+import type { FragmentInfo, Message, MessageOf } from '../wire/index.js';
+import { isBarrier, orderingKeys } from './ordering.js';
 
 /** Which end of the connection this channel is. */
 export type ChannelSide = 'client' | 'coordinator';
@@ -24,6 +47,15 @@ export interface ChannelOptions {
   maxUnknownPerSecond?: number;
   /** Outbound bytes buffered above which the peer is a slow consumer and is disconnected. */
   maxBufferedBytes?: number;
+  /**
+   * The largest message body this side accepts in fragments, advertised in HELLO or WELCOME as
+   * `maxMessageBytes` when the owner does not set it (ATP_WIRE §3.7). Default 256 MiB.
+   */
+  maxMessageBytes?: number;
+  /** Payload bytes of each fragment sent (capped by the peer's maxFrameBytes). Default 64 KiB. */
+  fragmentBytes?: number;
+  /** The flow-control window this side keeps open for the peer's fragments (ATP_WIRE §3.8). Default 128 KiB. */
+  receiveWindowBytes?: number;
 }
 
 /** What a channel reports to its owner. */
@@ -34,16 +66,60 @@ export interface ChannelEvents {
 }
 
 const FLUSH_BYTES = 256 * 1024;
+/** A message whose body is larger than this is bulk: fragmented, flow-controlled, sent behind small frames. */
+const BULK_ABOVE_BYTES = 16 * 1024;
+/** Default payload of one fragment: at most the smallest maxFrameBytes a peer may advertise. */
+const FRAGMENT_BYTES = 64 * 1024;
+/** Bulk frames are handed to the transport only while it holds fewer bytes than this. */
+const BULK_LOW_WATERMARK = 128 * 1024;
+/**
+ * Default window kept open for the peer's fragments (the protocol starts every window at 64 KiB).
+ * It bounds what a control frame can wait behind in the peer's direction to about the time this
+ * side takes to read this many bytes (1–2 ms here); and it bounds a large payload's rate to one
+ * window per round trip (128 KiB / 20 ms = 6.5 MB/s on a WAN link: raise it there).
+ */
+const RECEIVE_WINDOW_BYTES = 128 * 1024;
+/** While the window allows less than this, a fragment is not cut smaller: wait for WINDOW instead. */
+const MIN_FRAGMENT_BYTES = 16 * 1024;
+
+/** One message of the bulk queue: a large message being fragmented, or a small one held in order behind it. */
+interface BulkEntry {
+  fragmenter: MessageFragmenter | undefined;
+  frame: Uint8Array | undefined;
+  keys: string[];
+}
 
 /** One ATP connection. */
 export class Channel {
   readonly transport: Transport;
   readonly #side: ChannelSide;
   readonly #clock: Clock;
-  readonly #decoder = new FrameDecoder(Limits.PRE_WELCOME_MAX_FRAME_BYTES);
+  readonly #decoder = new FrameDecoder(Limits.PRE_WELCOME_MAX_FRAME_BYTES, 0);
   readonly #encoder = new FrameEncoder();
   readonly #maxUnknown: number;
   readonly #maxBuffered: number;
+  readonly #maxMessageBytes: number;
+  readonly #fragmentBytes: number;
+  readonly #receiveWindowBytes: number;
+  /** The peer's limits: 16 KiB until WELCOME, then what it advertised (ATP_WIRE §3.2, §3.7). */
+  #peerMaxFrameBytes: number = Limits.PRE_WELCOME_MAX_FRAME_BYTES;
+  #peerMaxMessageBytes: number = Limits.PRE_WELCOME_MAX_FRAME_BYTES;
+  /** HELLO's limits, kept until WELCOME makes them the client's (coordinator: the peer's) limits. */
+  #hello: { maxFrameBytes: number; maxMessageBytes: number } | undefined;
+  #agreed = false;
+  /** Fragment bytes we may still send, and the peer may still send us (ATP_WIRE §3.8). */
+  #sendWindow: number = Limits.INITIAL_FRAGMENT_WINDOW;
+  #receiveWindow: number = Limits.INITIAL_FRAGMENT_WINDOW;
+  #receivedUnreturned = 0;
+  #windowOpened = false;
+  #windowDue = false;
+  #bulk: BulkEntry[] = [];
+  /** Fragment buffers to reuse, and those handed to the transport (in order), back in the pool once written. */
+  readonly #fragmentPool: Uint8Array[] = [];
+  readonly #fragmentsInFlight: Uint8Array[] = [];
+  /** Ordering keys of the messages in #bulk, with counts. */
+  readonly #bulkKeys = new Map<string, number>();
+  #pumping = false;
   #events: ChannelEvents | undefined;
   #prefaceIn: Uint8Array | undefined;
   #flushScheduled = false;
@@ -63,6 +139,11 @@ export class Channel {
     this.#clock = options.clock;
     this.#maxUnknown = options.maxUnknownPerSecond ?? 1000;
     this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.#maxMessageBytes = options.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES;
+    this.#fragmentBytes = options.fragmentBytes ?? FRAGMENT_BYTES;
+    this.#receiveWindowBytes = Math.max(options.receiveWindowBytes ?? RECEIVE_WINDOW_BYTES, Limits.INITIAL_FRAGMENT_WINDOW);
+    if (!Number.isSafeInteger(this.#fragmentBytes) || this.#fragmentBytes < 8)
+      throw new RangeError(`fragmentBytes must be an integer of at least 8, got ${this.#fragmentBytes}`);
     this.#prefaceIn = transport.framed ? undefined : new Uint8Array(0);
     this.#lastFrameAt = this.#clock.now();
     if (options.idleTimeoutMs) this.setIdleTimeout(options.idleTimeoutMs);
@@ -74,18 +155,27 @@ export class Channel {
     if (this.#side === 'client' && !this.transport.framed) this.transport.write(PREFACE);
     this.transport.setHandlers({
       data: (chunk) => this.#onData(chunk),
-      drain: () => this.transport.resume(),
+      drain: () => {
+        this.transport.resume();
+        this.#pump();
+      },
       close: (err) => this.#onTransportClose(err),
     });
   }
 
-  /** Frames received and sent, for diagnostics. */
-  get stats(): { framesIn: number; framesOut: number; bufferedBytes: number } {
+  /** Frames received and sent (fragments counted one by one), for diagnostics. */
+  get stats(): { framesIn: number; framesOut: number; bufferedBytes: number; bulkQueued: number } {
     return {
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
       bufferedBytes: this.transport.bufferedBytes + this.#encoder.pendingBytes,
+      bulkQueued: this.#bulk.length,
     };
+  }
+
+  /** The largest message body the peer accepts: send() refuses a larger one (ATP_WIRE §3.7). */
+  get peerMaxMessageBytes(): number {
+    return this.#peerMaxMessageBytes;
   }
 
   /** True once the channel is closed or closing. */
@@ -118,34 +208,131 @@ export class Channel {
   /**
    * Queue a message. Frames queued while one callback runs (one read chunk with everything it
    * causes, promise continuations included) leave in one write, right after it: batching without
-   * holding a frame back for a whole event-loop turn.
+   * holding a frame back for a whole event-loop turn. A large message leaves in fragments behind
+   * the small frames (see the top of this file); its `bytes` fields are read as the fragments are
+   * made and must not be changed until it is answered.
+   *
+   * Throws ATP_ERR_PAYLOAD_TOO_LARGE, sending nothing, when the body exceeds what the peer
+   * accepts (16 KiB before WELCOME, then its `maxMessageBytes`).
    */
   send(msg: Message): void {
     if (this.#closed) return;
-    this.#framesOut++;
-    if (this.transport.framed) {
+    if (msg.type === 'HELLO' || msg.type === 'WELCOME') msg = this.#sendingHandshake(msg);
+    const body = bodyBytes(msg);
+    if (body > this.#peerMaxMessageBytes) {
+      throw new AtpError(
+        'ATP_ERR_PAYLOAD_TOO_LARGE',
+        `a ${msg.type} of ${body} bytes exceeds the ${this.#peerMaxMessageBytes} bytes the peer accepts`,
+        { type: msg.type, length: body },
+      );
+    }
+    if (body > Math.min(BULK_ABOVE_BYTES, this.#peerMaxFrameBytes)) {
+      this.#enqueueBulk({ fragmenter: new MessageFragmenter(msg), frame: undefined, keys: orderingKeys(msg) });
+    } else if (this.#bulk.length > 0 && this.#mustWait(msg)) {
+      // ATP_WIRE §3.9: related to a message still in the bulk queue, so it keeps its place behind it.
+      this.#enqueueBulk({ fragmenter: undefined, frame: encodeFrame(msg), keys: isBarrier(msg) ? [] : orderingKeys(msg) });
+    } else if (this.transport.framed) {
       // ATP_WIRE §9.3: one frame per WebSocket message.
+      this.#framesOut++;
       this.#write(encodeFrame(msg));
       return;
+    } else {
+      this.#framesOut++;
+      this.#encoder.push(msg);
+      if (this.#encoder.pendingBytes >= FLUSH_BYTES) {
+        this.flush();
+        return;
+      }
     }
-    this.#encoder.push(msg);
-    if (this.#encoder.pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      scheduleFlush(this, msg.type === 'LEASE' || msg.type === 'REVOKE');
-    }
+    this.#scheduleFlush(msg);
   }
 
-  /** Write what is queued now. */
+  /** The one place that decides when queued frames are written (the flush pass at the end of this file). */
+  #scheduleFlush(msg: Message): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    scheduleFlush(this, msg.type === 'LEASE' || msg.type === 'REVOKE');
+  }
+
+  /** Write what is queued now: the small frames in one write, then as much of the bulk queue as may go. */
   flush(): void {
     this.#flushScheduled = false;
     if (this.#closed) return;
     const bytes = this.#encoder.take();
     if (bytes !== undefined) this.#write(bytes);
+    this.#pump();
   }
 
-  #write(bytes: Uint8Array): void {
-    if (!this.transport.write(bytes)) {
+  #mustWait(msg: Message): boolean {
+    if (isBarrier(msg)) return true;
+    for (const k of orderingKeys(msg)) if (this.#bulkKeys.has(k)) return true;
+    return false;
+  }
+
+  #enqueueBulk(e: BulkEntry): void {
+    this.#bulk.push(e);
+    for (const k of e.keys) this.#bulkKeys.set(k, (this.#bulkKeys.get(k) ?? 0) + 1);
+  }
+
+  #dequeueBulk(): void {
+    const e = this.#bulk.shift()!;
+    for (const k of e.keys) {
+      const n = this.#bulkKeys.get(k)! - 1;
+      if (n === 0) this.#bulkKeys.delete(k);
+      else this.#bulkKeys.set(k, n);
+    }
+  }
+
+  /**
+   * Hand bulk frames to the transport while it holds less than the low watermark and the peer's
+   * window allows (ATP_WIRE §3.8). Called after each flush, when written bytes leave the transport,
+   * on drain and on WINDOW.
+   */
+  #pump(): void {
+    if (this.#pumping || this.#closed || this.#closing) return;
+    this.#pumping = true;
+    try {
+      while (this.#bulk.length > 0 && this.transport.bufferedBytes < BULK_LOW_WATERMARK && !this.#closed) {
+        const e = this.#bulk[0]!;
+        if (e.frame !== undefined) {
+          this.#framesOut++;
+          this.#dequeueBulk();
+          this.#write(e.frame);
+          continue;
+        }
+        const f = e.fragmenter!;
+        let size = f.nextPayloadBytes(Math.min(this.#fragmentBytes, this.#peerMaxFrameBytes));
+        if (size > this.#sendWindow) {
+          const fits = f.nextPayloadBytes(this.#sendWindow);
+          if (fits === 0 || fits < Math.min(MIN_FRAGMENT_BYTES, this.#fragmentBytes)) break;
+          size = fits;
+        }
+        // Fragment buffers are reused once written: a large payload makes no garbage but its own.
+        const buf = this.#fragmentPool.pop() ?? new Uint8Array(HEADER_BYTES + Math.min(this.#fragmentBytes, this.#peerMaxFrameBytes));
+        const frame = f.next(size, buf);
+        this.#sendWindow -= size;
+        this.#framesOut++;
+        if (f.done) this.#dequeueBulk();
+        if (frame.buffer === buf.buffer) this.#fragmentsInFlight.push(buf);
+        this.#write(frame, frame.buffer === buf.buffer ? this.#fragmentWritten : this.#written);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  readonly #written = (): void => {
+    if (this.#bulk.length > 0) this.#pump();
+  };
+
+  readonly #fragmentWritten = (): void => {
+    const buf = this.#fragmentsInFlight.shift();
+    if (buf !== undefined && this.#fragmentPool.length < 8) this.#fragmentPool.push(buf);
+    this.#written();
+  };
+
+  #write(bytes: Uint8Array, written = this.#written): void {
+    if (!this.transport.write(bytes, written)) {
       // Backpressure: stop reading from a peer that does not read what we send (ATP_WIRE §8).
       this.transport.pause();
       if (this.transport.bufferedBytes > this.#maxBuffered) {
@@ -166,10 +353,16 @@ export class Channel {
     });
   }
 
-  /** Close cleanly: GOAWAY(code, mode 0) then end. */
+  /**
+   * Close cleanly: GOAWAY(code, mode 0) then end. A large message still being fragmented is
+   * abandoned (the peer discards its incomplete part); a caller that needs it delivered waits for
+   * its answer first.
+   */
   close(code: ErrorCode = 'ATP_ERR_NONE', reason = ''): void {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
+    this.#bulk = [];
+    this.#bulkKeys.clear();
     this.send({ type: 'GOAWAY', stream: 0, code: wireCodeOf(code), mode: 0, deadlineMs: 0, reason: truncate(reason) });
     this.flush();
     const wire = wireCodeOf(code);
@@ -216,24 +409,118 @@ export class Channel {
         if (chunk.length === 0) return;
       }
       const framedBefore = this.#framesIn;
-      this.#decoder.push(chunk, (f) => {
-        this.#framesIn++;
-        this.#lastFrameAt = this.#clock.now();
-        const msg = decodeBody(f.code, f.stream, f.payload);
-        if (msg === undefined) {
-          this.#countUnknown(f.code);
-          return;
-        }
-        if (this.#closed || this.#closing) return;
-        this.#events?.message(msg);
-      });
-      if (this.transport.framed && (this.#framesIn - framedBefore !== 1 || this.#decoder.bufferedBytes !== 0)) {
+      this.#decoder.push(
+        chunk,
+        (f) => {
+          if (f.frames === 1) {
+            this.#framesIn++;
+            this.#lastFrameAt = this.#clock.now();
+          }
+          const msg = decodeBody(f.code, f.stream, f.payload);
+          if (msg === undefined) {
+            this.#countUnknown(f.code);
+            return;
+          }
+          if (this.#closed || this.#closing) return;
+          if (msg.type === 'WINDOW') return this.#onWindow(msg);
+          if ((msg.type === 'HELLO' || msg.type === 'WELCOME') && !this.#receivingHandshake(msg)) return;
+          this.#events?.message(msg);
+        },
+        this.#onFragment,
+      );
+      if (this.#windowDue) this.#giveWindow();
+      if (this.transport.framed && (this.#framesIn - framedBefore !== 1 || this.#decoder.inFrame)) {
         throw new AtpError('ATP_ERR_FRAME_TOO_LARGE', 'a WebSocket message must carry exactly one ATP frame');
       }
     } catch (err) {
       this.fail(err instanceof AtpError ? err : new AtpError('ATP_ERR_INTERNAL', `internal error: ${String(err)}`));
       if (!(err instanceof AtpError)) throw err;
     }
+  }
+
+  /** A fragment arrived whole: count it against the window, give the window back as it is consumed (ATP_WIRE §3.8). */
+  readonly #onFragment = (f: FragmentInfo): void => {
+    this.#framesIn++;
+    this.#lastFrameAt = this.#clock.now();
+    this.#receiveWindow -= f.length;
+    if (this.#receiveWindow < 0) {
+      throw new AtpError('ATP_ERR_FLOW_CONTROL', `fragments ${-this.#receiveWindow} bytes beyond the flow-control window`, {
+        type: f.code,
+      });
+    }
+    this.#receivedUnreturned += f.length;
+    // Given back once the whole read chunk is taken in (#onData), so that a burst beyond the window shows.
+    if (!this.#windowOpened || this.#receivedUnreturned >= this.#receiveWindowBytes / 4 || f.received === f.messageLength) {
+      this.#windowDue = true;
+    }
+  };
+
+  #giveWindow(): void {
+    this.#windowDue = false;
+    let bytes = this.#receivedUnreturned;
+    this.#receivedUnreturned = 0;
+    if (!this.#windowOpened) {
+      // Every window starts at 64 KiB; open ours to its full size with the first WINDOW.
+      this.#windowOpened = true;
+      bytes += this.#receiveWindowBytes - Limits.INITIAL_FRAGMENT_WINDOW;
+    }
+    if (bytes === 0 || this.#closing) return;
+    this.#receiveWindow += bytes;
+    this.send({ type: 'WINDOW', stream: 0, bytes });
+  }
+
+  #onWindow(msg: MessageOf<'WINDOW'>): void {
+    if (!this.#agreed) throw new AtpError('ATP_ERR_PROTOCOL', 'WINDOW before WELCOME');
+    if (msg.bytes === 0 || this.#sendWindow + msg.bytes > Limits.MAX_FRAGMENT_WINDOW) {
+      throw new AtpError(
+        'ATP_ERR_FLOW_CONTROL',
+        `WINDOW of ${msg.bytes} bytes (window ${this.#sendWindow}, at most ${Limits.MAX_FRAGMENT_WINDOW})`,
+      );
+    }
+    this.#sendWindow += msg.bytes;
+    this.#pump();
+  }
+
+  /**
+   * HELLO and WELCOME fix the limits of both directions (ATP_WIRE §3.2, §3.7): the sender of each
+   * adds its maxMessageBytes when the owner did not, and the limits apply once WELCOME is sent
+   * (coordinator) or received (client).
+   */
+  #sendingHandshake(msg: MessageOf<'HELLO'> | MessageOf<'WELCOME'>): Message {
+    const maxMessageBytes = msg.maxMessageBytes ?? Math.max(this.#maxMessageBytes, msg.maxFrameBytes);
+    if (msg.type === 'HELLO') {
+      this.#hello = { maxFrameBytes: msg.maxFrameBytes, maxMessageBytes };
+      return { ...msg, maxMessageBytes };
+    }
+    this.#decoder.maxFrameBytes = msg.maxFrameBytes;
+    this.#decoder.maxMessageBytes = maxMessageBytes;
+    if (this.#hello !== undefined) {
+      this.#peerMaxFrameBytes = this.#hello.maxFrameBytes;
+      this.#peerMaxMessageBytes = this.#hello.maxMessageBytes;
+    }
+    this.#agreed = true;
+    return { ...msg, maxMessageBytes };
+  }
+
+  /** Returns false when the message was refused (the channel is failing). */
+  #receivingHandshake(msg: MessageOf<'HELLO'> | MessageOf<'WELCOME'>): boolean {
+    const maxMessageBytes = msg.maxMessageBytes ?? msg.maxFrameBytes;
+    if (maxMessageBytes < msg.maxFrameBytes) {
+      this.fail(new AtpError('ATP_ERR_PARAM', `maxMessageBytes ${maxMessageBytes} is below maxFrameBytes ${msg.maxFrameBytes}`));
+      return false;
+    }
+    if (msg.type === 'HELLO') {
+      this.#hello = { maxFrameBytes: msg.maxFrameBytes, maxMessageBytes };
+      return true;
+    }
+    if (this.#hello !== undefined) {
+      this.#decoder.maxFrameBytes = this.#hello.maxFrameBytes;
+      this.#decoder.maxMessageBytes = this.#hello.maxMessageBytes;
+    }
+    this.#peerMaxFrameBytes = msg.maxFrameBytes;
+    this.#peerMaxMessageBytes = maxMessageBytes;
+    this.#agreed = true;
+    return true;
   }
 
   #countUnknown(code: number): void {

@@ -13,6 +13,7 @@ import type { Transport } from '../transport/transport.js';
 import { Limits, PROTOCOL_VERSION } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
 import { Channel } from './channel.js';
+import type { ChannelOptions } from './channel.js';
 
 /** Options of a client connection. */
 export interface ClientConnectionOptions {
@@ -34,6 +35,8 @@ export interface ClientConnectionOptions {
   fallbackUrls?: readonly string[];
   /** Transport options (TLS material, timeouts). */
   transport?: ConnectOptions;
+  /** Framing options: the message size this side accepts, the fragment size and the receive window. */
+  channel?: Pick<ChannelOptions, 'maxMessageBytes' | 'fragmentBytes' | 'receiveWindowBytes'>;
   agent?: string;
 }
 
@@ -101,7 +104,7 @@ export class ClientConnection {
     } catch (err) {
       throw new AtpError('ATP_ERR_UNAVAILABLE', err instanceof Error ? err.message : String(err));
     }
-    const ch = new Channel(transport, { side: 'client', clock: this.#clock });
+    const ch = new Channel(transport, { ...o.channel, side: 'client', clock: this.#clock });
     const prev = this.#welcome;
     return new Promise<MessageOf<'WELCOME'>>((resolve, reject) => {
       let welcomed = false;
