@@ -175,13 +175,15 @@ export function handleComplete(core: Core, s: ServerSession, msg: MessageOf<'COM
   core.store.complete(refOf(s, msg.leaseId, msg.epoch), msg.result, core.now()).then(
     (out) => {
       if (out.kind === 'stale') return stale(core, s, msg.stream, msg.leaseId, msg.epoch, out);
+      // The worker's ACK is queued before the RESULT to the producer: its write goes first, so a
+      // producer answering the RESULT at once does not find the coordinator still writing the ACK.
+      s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0027, subject: msg.leaseId });
       if (out.kind === 'recorded') {
         s.leases.get(hex)?.maxDurationTimer?.cancel();
         s.leases.delete(hex);
         core.publish(out.view);
         if (out.view.state === 'PENDING') core.wake(out.view.tenant, out.view.kind);
       } else ended(core, s, hex, out);
-      s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0027, subject: msg.leaseId });
     },
     (err: unknown) => core.fault('complete', err, s),
   );
@@ -194,8 +196,8 @@ export function handleFail(core: Core, s: ServerSession, msg: MessageOf<'FAIL'>)
   core.store.fail(refOf(s, msg.leaseId, msg.epoch), code, msg.retryable === 1, msg.message, core.now()).then(
     (out) => {
       if (out.kind === 'stale') return stale(core, s, msg.stream, msg.leaseId, msg.epoch, out);
-      ended(core, s, hex, out);
       s.channel?.send({ type: 'ACK', stream: msg.stream, ackedType: 0x0028, subject: msg.leaseId });
+      ended(core, s, hex, out);
     },
     (err: unknown) => core.fault('fail', err, s),
   );

@@ -449,7 +449,9 @@ export class Worker {
    */
   #giveCredit(conn: ClientConnection): void {
     if (this.#creditsOwed++ > 0) return;
-    process.nextTick(() => {
+    // A microtask: it runs before the flush pass (process.nextTick), so the CREDIT leaves in the
+    // same write as the results that freed the slots.
+    queueMicrotask(() => {
       const credits = this.#creditsOwed;
       this.#creditsOwed = 0;
       if (this.#draining === 0 && !this.#closed) conn.send({ type: 'CREDIT', stream: 0, credits });
