@@ -5,7 +5,8 @@
 import { AtpError, codeOfWire } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
-import { artifactDigest, defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
+import { OrderedDigests } from '../internal/digest.js';
+import { defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
 import { ARTIFACT_STATE_NAMES, LatePolicy, Role, WatchFlags, WatchScope, isTerminalState } from '../wire/index.js';
@@ -68,6 +69,7 @@ const enc = new TextEncoder();
 export class Client {
   readonly connection: ClientConnection;
   readonly #handles = new Map<string, ArtifactHandle>();
+  readonly #digests = new OrderedDigests<Client>();
 
   private constructor(conn: ClientConnection) {
     this.connection = conn;
@@ -110,7 +112,20 @@ export class Client {
   #submit(spec: SubmitSpec): Promise<ArtifactHandle> {
     const payload =
       spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
-    const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(artifactDigest(spec.kind, payload));
+    // A large payload is hashed across event-loop turns; submissions still leave in the order made.
+    return new Promise<ArtifactHandle>((resolve, reject) =>
+      this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => {
+        try {
+          this.#submitWith(spec, payload, digest).then(resolve, reject);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }),
+    );
+  }
+
+  #submitWith(spec: SubmitSpec, payload: Uint8Array, digest: Uint8Array | undefined): Promise<ArtifactHandle> {
+    const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(digest!);
     if (idBytes.length !== 16)
       return Promise.reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
     const id = toHex(idBytes);

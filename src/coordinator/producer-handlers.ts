@@ -1,5 +1,7 @@
 /** Handlers for producer and observer frames: SUBMIT, CANCEL, WATCH, UNWATCH, QUERY (ATP_SPEC §3, §7, §8). */
-import { KIND_PATTERN, artifactDigest, isZeroId, toHex } from '../internal/ids.js';
+import { ownedBytes } from '../internal/bytes.js';
+import { OrderedDigests } from '../internal/digest.js';
+import { KIND_PATTERN, isZeroId, toHex } from '../internal/ids.js';
 import type { NewArtifact, SubmitOutcome } from '../store/store.js';
 import { ArtifactState, LatePolicy, WatchFlags, WatchScope } from '../wire/index.js';
 import type { MessageOf } from '../wire/index.js';
@@ -31,6 +33,7 @@ export class SubmitBatcher {
   #queue: PendingSubmit[] = [];
   #scheduled = false;
   readonly #core: Core;
+  readonly #digests = new OrderedDigests<ServerSession>();
 
   constructor(core: Core) {
     this.#core = core;
@@ -38,8 +41,6 @@ export class SubmitBatcher {
 
   /** ATP_SPEC §3.2: validate one SUBMIT and queue it. */
   submit(s: ServerSession, msg: MessageOf<'SUBMIT'>): void {
-    const core = this.#core;
-    const o = core.options;
     const bad = (why: string) => s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', why, 0x0010, msg.artifactId);
     if (!KIND_PATTERN.test(msg.kind)) return bad(`kind ${JSON.stringify(msg.kind)} must be 1-128 characters of A-Z a-z 0-9 . _ : / -`);
     if (isZeroId(msg.artifactId)) return bad('artifactId must not be all zeros');
@@ -48,15 +49,21 @@ export class SubmitBatcher {
       return bad(`quorum needs 1 <= k <= n <= 16, got k=${msg.quorumK} n=${msg.quorumN}`);
     }
     if (msg.leaseTtlMs !== 0 && msg.leaseTtlMs < 50) return bad(`leaseTtlMs ${msg.leaseTtlMs} is below the minimum of 50`);
-    const digest = artifactDigest(msg.kind, msg.payload);
+    // A large payload is hashed across event-loop turns; the session's SUBMITs keep their order.
+    this.#digests.run(s, msg.kind, msg.payload, (digest) => this.#enqueue(s, msg, digest!));
+  }
+
+  #enqueue(s: ServerSession, msg: MessageOf<'SUBMIT'>, digest: Uint8Array): void {
+    const core = this.#core;
+    const o = core.options;
     const now = core.now();
     const artifact: NewArtifact = {
       tenant: s.tenant,
       id: toHex(msg.artifactId),
       digest: toHex(digest),
       kind: internKind(msg.kind),
-      // The frame buffer is not kept: copy (ATP_WIRE §4); every empty payload shares one array.
-      payload: msg.payload.length === 0 ? EMPTY_PAYLOAD : msg.payload.slice(),
+      // A view into a shared read chunk is copied (ATP_WIRE §4), a reassembled payload kept as is; every empty payload shares one array.
+      payload: msg.payload.length === 0 ? EMPTY_PAYLOAD : ownedBytes(msg.payload),
       priority: msg.priority,
       latePolicy: msg.latePolicy,
       quorumK: msg.latePolicy === LatePolicy.QUORUM ? msg.quorumK : 0,

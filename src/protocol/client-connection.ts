@@ -80,6 +80,11 @@ export class ClientConnection {
     return this.#welcome;
   }
 
+  /** Large messages still being sent in fragments on the current connection (ATP_WIRE §3.7). */
+  get bulkQueued(): number {
+    return this.#channel?.stats.bulkQueued ?? 0;
+  }
+
   /** True while connected and welcomed. */
   get connected(): boolean {
     return this.#channel !== undefined && !this.#channel.closed && this.#welcome !== undefined;
