@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { AtpError } from '../errors.js';
-import { FrameDecoder, HEADER_BYTES, Limits, PREFACE, checkPreface, decodeBody } from '../wire/index.js';
+import { FrameDecoder, FrameFlags, HEADER_BYTES, Limits, PREFACE, checkPreface, decodeBody } from '../wire/index.js';
 import { eventJson, eventLine } from './frame-format.js';
 import type { DumpEvent } from './frame-format.js';
 import { HexInputError, isBinary, parseHexText } from './hex-input.js';
@@ -12,6 +12,7 @@ interface DumpFlags {
   raw?: boolean;
   json?: boolean;
   maxFrameBytes: number;
+  maxMessageBytes: number;
   showSecrets?: boolean;
 }
 
@@ -29,14 +30,26 @@ function maxFrameBytesFlag(value: string): number {
   return n;
 }
 
+function maxMessageBytesFlag(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 0xffffffff) {
+    throw new InvalidArgumentError(`--max-message-bytes takes a byte count from 0 to 4294967295, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
 /** Does the input start like another protocol (HTTP, HTTP/2, TLS) rather than like frames? */
 function looksLikeOtherProtocol(bytes: Uint8Array): boolean {
   const head = String.fromCharCode(...bytes.subarray(0, 8));
   return /^(GET|POST|PUT|HEAD|DELETE|OPTIONS|PATCH|CONNECT|PRI) /.test(head) || (bytes[0] === 0x16 && bytes[1] === 0x03);
 }
 
-/** Everything found in the bytes: an optional preface, then frames, then at most one error. */
-export function dumpEvents(bytes: Uint8Array, maxFrameBytes: number): DumpEvent[] {
+/**
+ * Everything found in the bytes: an optional preface, then frames, then at most one error. A
+ * fragmented message (ATP_WIRE §3.7) shows as one event per fragment, then one for the message at the
+ * offset of its first fragment; `maxMessageBytes` 0 refuses fragments, as before WELCOME.
+ */
+export function dumpEvents(bytes: Uint8Array, maxFrameBytes: number, maxMessageBytes: number = Limits.MAX_MAX_MESSAGE_BYTES): DumpEvent[] {
   const events: DumpEvent[] = [];
   const fail = (offset: number, err: AtpError): DumpEvent[] => {
     events.push({ kind: 'error', offset, code: err.code, wire: err.wire, message: err.message });
@@ -52,27 +65,57 @@ export function dumpEvents(bytes: Uint8Array, maxFrameBytes: number): DumpEvent[
     events.push({ kind: 'preface', offset: 0, version: 'ATP1' });
     start = PREFACE.length;
   }
-  const decoder = new FrameDecoder(maxFrameBytes);
+  const decoder = new FrameDecoder(maxFrameBytes, maxMessageBytes);
   let offset = start;
+  let messageOffset = start;
   try {
-    decoder.push(bytes.subarray(start), (f) => {
-      const msg = decodeBody(f.code, f.stream, f.payload);
-      const length = f.payload.length;
-      events.push({
-        kind: 'frame',
-        offset,
-        code: f.code,
-        flags: f.flags,
-        stream: f.stream,
-        length,
-        payload: f.payload,
-        ...(msg ? { msg } : {}),
-      });
-      offset += HEADER_BYTES + length;
-    });
+    decoder.push(
+      bytes.subarray(start),
+      (f) => {
+        const at = f.frames === 1 ? offset : messageOffset;
+        let msg;
+        try {
+          msg = decodeBody(f.code, f.stream, f.payload);
+        } catch (err) {
+          // A reassembled body that does not decode is reported where its message starts.
+          offset = at;
+          throw err;
+        }
+        const length = f.payload.length;
+        events.push({
+          kind: 'frame',
+          offset: at,
+          code: f.code,
+          flags: f.flags,
+          stream: f.stream,
+          length,
+          payload: f.payload,
+          ...(msg ? { msg } : {}),
+          ...(f.frames > 1 ? { fragments: f.frames } : {}),
+        });
+        if (f.frames === 1) offset += HEADER_BYTES + length;
+      },
+      (frag) => {
+        if ((frag.flags & FrameFlags.CONTINUATION) === 0) messageOffset = offset;
+        events.push({
+          kind: 'fragment',
+          offset,
+          code: frag.code,
+          flags: frag.flags,
+          stream: frag.stream,
+          length: frag.length,
+          messageLength: frag.messageLength,
+          received: frag.received,
+        });
+        offset += HEADER_BYTES + frag.length;
+      },
+    );
   } catch (err) {
     if (err instanceof AtpError) return fail(offset, err);
     throw err;
+  }
+  if (offset === bytes.length && decoder.inMessage) {
+    return fail(messageOffset, new AtpError('ATP_ERR_ENCODING', 'input ends inside a fragmented message: its last fragment is missing'));
   }
   const left = bytes.length - offset;
   if (left > 0) {
@@ -109,7 +152,7 @@ function runDump(file: string | undefined, flags: DumpFlags): number {
     }
   }
   const opts = { showSecrets: flags.showSecrets === true };
-  const events = dumpEvents(bytes, flags.maxFrameBytes);
+  const events = dumpEvents(bytes, flags.maxFrameBytes, flags.maxMessageBytes);
   let out = '';
   for (const e of events) {
     out += (flags.json ? JSON.stringify(eventJson(e, opts)) : eventLine(e, opts)) + '\n';
@@ -135,6 +178,12 @@ export function registerDump(program: Command): void {
       'largest frame payload accepted; larger frames are an error',
       maxFrameBytesFlag,
       Limits.MAX_MAX_FRAME_BYTES,
+    )
+    .option(
+      '--max-message-bytes <n>',
+      'largest fragmented message accepted (0 refuses fragments, as before WELCOME)',
+      maxMessageBytesFlag,
+      Limits.MAX_MAX_MESSAGE_BYTES,
     )
     .option('--show-secrets', 'print auth and resume tokens instead of hiding them')
     .addHelpText(

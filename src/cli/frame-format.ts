@@ -5,6 +5,7 @@
 import { ERROR_CATALOG, classOfWire, codeOfWire } from '../errors.js';
 import {
   ARTIFACT_STATE_NAMES,
+  FrameFlags,
   GoawayMode,
   LatePolicy,
   MESSAGES,
@@ -22,7 +23,30 @@ import type { Digest, FieldSpec, JsonValue, Message, MessageSpec } from '../wire
 /** One thing found in the input. */
 export type DumpEvent =
   | { kind: 'preface'; offset: number; version: string }
-  | { kind: 'frame'; offset: number; code: number; flags: number; stream: number; length: number; msg?: Message; payload: Uint8Array }
+  | {
+      kind: 'frame';
+      offset: number;
+      code: number;
+      flags: number;
+      stream: number;
+      length: number;
+      msg?: Message;
+      payload: Uint8Array;
+      /** A message reassembled from this many fragments (ATP_WIRE §3.7), at the offset of the first. */
+      fragments?: number;
+    }
+  | {
+      kind: 'fragment';
+      offset: number;
+      code: number;
+      flags: number;
+      stream: number;
+      /** Payload length of the fragment frame. */
+      length: number;
+      /** Length of the whole message body, and how much of it has arrived with this fragment. */
+      messageLength: number;
+      received: number;
+    }
   | { kind: 'error'; offset: number; code: string; wire: number; message: string };
 
 /** Display options. */
@@ -125,6 +149,17 @@ function valueText(type: string, fs: FieldSpec, v: unknown, opts: FormatOptions)
   }
 }
 
+/** The name of a frame type: registered, GREASE or unknown. */
+function frameTypeName(code: number): string {
+  return messageNameOf(code) ?? (isGrease(code) ? `GREASE(${hex4(code)})` : `UNKNOWN(${hex4(code)})`);
+}
+
+/** Flags as hex with the names of the assigned bits. */
+function flagsText(flags: number): string {
+  const names = [flags & FrameFlags.MORE ? 'MORE' : '', flags & FrameFlags.CONTINUATION ? 'CONTINUATION' : ''].filter(Boolean);
+  return `0x${flags.toString(16).padStart(2, '0')}${names.length > 0 ? `(${names.join('|')})` : ''}`;
+}
+
 /** Payload bytes a decoded message does not account for: extension entries the receiver ignored. */
 function ignoredBytes(msg: Message, payload: Uint8Array): number {
   return payload.length - bodyBytes(msg);
@@ -134,9 +169,14 @@ function ignoredBytes(msg: Message, payload: Uint8Array): number {
 export function eventLine(e: DumpEvent, opts: FormatOptions): string {
   if (e.kind === 'preface') return `@${e.offset} preface ${e.version}`;
   if (e.kind === 'error') return `error ${e.code} at offset ${e.offset}: ${e.message}`;
-  const name = e.msg?.type ?? (isGrease(e.code) ? `GREASE(${hex4(e.code)})` : `UNKNOWN(${hex4(e.code)})`);
+  if (e.kind === 'fragment') {
+    const role = (e.flags & FrameFlags.CONTINUATION) === 0 ? 'first' : (e.flags & FrameFlags.MORE) !== 0 ? 'middle' : 'last';
+    return `@${e.offset} fragment ${frameTypeName(e.code)} stream=${e.stream} len=${e.length} flags=${flagsText(e.flags)} ${role}, ${e.received} of ${e.messageLength} bytes`;
+  }
+  const name = e.msg?.type ?? frameTypeName(e.code);
   const parts = [`@${e.offset}`, name, `stream=${e.stream}`, `len=${e.length}`];
-  if (e.flags !== 0) parts.push(`flags=0x${e.flags.toString(16).padStart(2, '0')}`);
+  if (e.fragments !== undefined) parts.push(`fragments=${e.fragments}`);
+  if (e.flags !== 0) parts.push(`flags=${flagsText(e.flags)}`);
   if (e.msg === undefined) {
     parts.push(`payload=${bytesText(e.payload)}`);
     return parts.join(' ');
@@ -154,8 +194,13 @@ export function eventLine(e: DumpEvent, opts: FormatOptions): string {
 export function eventJson(e: DumpEvent, opts: FormatOptions): Record<string, JsonValue> {
   if (e.kind === 'preface') return { offset: e.offset, preface: e.version };
   if (e.kind === 'error') return { offset: e.offset, error: { code: e.code, wire: e.wire, message: e.message } };
-  const type = e.msg?.type ?? (isGrease(e.code) ? 'GREASE' : 'UNKNOWN');
+  const type = messageNameOf(e.code) ?? (isGrease(e.code) ? 'GREASE' : 'UNKNOWN');
+  if (e.kind === 'fragment') {
+    const { offset, code, stream, length, flags, messageLength, received } = e;
+    return { offset, fragment: { type, code, stream, length, flags, messageLength, received } };
+  }
   const out: Record<string, JsonValue> = { offset: e.offset, type, code: e.code, stream: e.stream, length: e.length, flags: e.flags };
+  if (e.fragments !== undefined) out['fragments'] = e.fragments;
   if (e.msg === undefined) {
     out['payload'] = toHex(e.payload);
     return out;

@@ -13,6 +13,8 @@ interface Vector {
   id: string;
   hex: string;
   maxFrameBytes: number;
+  maxMessageBytes?: number;
+  detectAfterBytes?: number;
   outcome?: string;
   error?: { code: string; wire: number };
 }
@@ -21,22 +23,68 @@ const vectorsOf = (file: string): Vector[] =>
 const opts = { showSecrets: false };
 
 void describe('dumpEvents', () => {
+  /** Where the frame that `detectAfterBytes` points into starts (0 when the error is about the first message). */
+  const offendingFrame = (bytes: Uint8Array, detect: number | undefined): number => {
+    if (detect === undefined) return 0;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = 0;
+    for (let next = 0; next + 12 <= detect && next + 12 <= bytes.length; next += 12 + view.getUint32(next)) at = next;
+    return at;
+  };
   for (const file of readdirSync(join(root, 'test-vectors/invalid'))) {
     for (const v of vectorsOf(`invalid/${file}`)) {
-      void test(`reports ${v.id} after a preface as ${v.error!.code} at offset 8`, () => {
-        const events = dumpEvents(new Uint8Array([...PREFACE, ...fromHex(v.hex)]), v.maxFrameBytes);
+      const bytes = fromHex(v.hex);
+      const at = 8 + offendingFrame(bytes, v.detectAfterBytes);
+      void test(`reports ${v.id} after a preface as ${v.error!.code} at offset ${at}`, () => {
+        const events = dumpEvents(new Uint8Array([...PREFACE, ...bytes]), v.maxFrameBytes, v.maxMessageBytes);
+        // The fragments before the offending frame are shown too (invalid/fragments.json).
         assert.deepEqual(
-          events.map((e) => e.kind),
+          events.filter((e) => e.kind !== 'fragment').map((e) => e.kind),
           ['preface', 'error'],
         );
-        const e = events[1]!;
+        const e = events.at(-1)!;
         assert.ok(e.kind === 'error');
         assert.equal(e.code, v.error!.code);
-        assert.equal(e.offset, 8);
-        assert.match(eventLine(e, opts), new RegExp(`^error ${v.error!.code} at offset 8: .+`));
+        assert.equal(e.offset, at);
+        assert.match(eventLine(e, opts), new RegExp(`^error ${v.error!.code} at offset ${at}: .+`));
       });
     }
   }
+
+  for (const v of vectorsOf('valid/fragmented.json')) {
+    void test(`shows ${v.id}: one line per fragment, and each message once, at the offset where it starts`, () => {
+      const bytes = fromHex(v.hex);
+      const events = dumpEvents(bytes, v.maxFrameBytes, v.maxMessageBytes);
+      assert.ok(events.every((e) => e.kind !== 'error'));
+      const fragments = events.filter((e) => e.kind === 'fragment');
+      assert.ok(fragments.length >= 2);
+      for (const f of fragments)
+        assert.match(
+          eventLine(f, opts),
+          /^@\d+ fragment \S+ stream=\d+ len=\d+ flags=0x0[123]\((MORE|CONTINUATION|MORE\|CONTINUATION)\) (first|middle|last), \d+ of \d+ bytes$/,
+        );
+      const whole = events.filter((e) => e.kind === 'frame' && e.fragments !== undefined);
+      for (const m of whole) {
+        assert.ok(m.kind === 'frame');
+        assert.equal(m.offset, fragments.find((f) => f.kind === 'fragment' && f.stream === m.stream && f.code === m.code)!.offset);
+        assert.match(eventLine(m, opts), / fragments=\d+/);
+      }
+      const last = fragments.at(-1)!;
+      assert.ok(last.kind === 'fragment');
+      assert.ok(events.at(-1)!.kind === 'frame');
+    });
+  }
+
+  void test('reports input that ends inside a fragmented message at the offset of its first fragment', () => {
+    const v = vectorsOf('valid/fragmented.json')[0]!;
+    const bytes = fromHex(v.hex);
+    const firstLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
+    const events = dumpEvents(new Uint8Array([...PREFACE, ...bytes.subarray(0, 12 + firstLength)]), v.maxFrameBytes, v.maxMessageBytes);
+    const e = events.at(-1)!;
+    assert.ok(e.kind === 'error');
+    assert.equal(e.offset, 8);
+    assert.match(eventLine(e, opts), /inside a fragmented message/);
+  });
 
   for (const v of vectorsOf('preface.json')) {
     void test(`handles preface vector ${v.id} (${v.outcome})`, () => {
