@@ -15,6 +15,7 @@ export function table(rows: readonly Row[], stores: readonly string[], hasBull: 
     { title: 'ATP memory', get: (r) => r.memory ?? '' },
   ];
   if (stores.includes('sqlite')) cols.push({ title: 'ATP SQLite', get: (r) => r.sqlite ?? '' });
+  if (rows.some((r) => r.postgres !== undefined)) cols.push({ title: 'ATP PostgreSQL', get: (r) => r.postgres ?? '' });
   if (hasBull) cols.push({ title: 'BullMQ', get: (r) => r.bullmq ?? '' });
   cols.push({ title: 'target', get: (r) => r.target ?? '' }, { title: 'result', get: (r) => r.result ?? '' });
   const width = cols.map((c) => Math.max([...c.title].length, ...rows.map((r) => [...c.get(r)].length)));

@@ -17,6 +17,7 @@ import { Bench } from './lib/context.js';
 import { machineInfo } from './lib/machine.js';
 import { killAll, stopAll } from './lib/proc.js';
 import { startRedis } from './lib/redis.js';
+import { postgresUrl } from './lib/stores.js';
 import { report } from './report.js';
 import { cancel } from './scenarios/cancel.js';
 import { hol } from './scenarios/hol.js';
@@ -76,6 +77,16 @@ async function main(): Promise<void> {
     } catch (err) {
       b.notes.push(`BullMQ peer skipped: ${err instanceof Error ? err.message : String(err)}`);
       console.log(`BullMQ peer skipped: ${String(err)}`);
+    }
+  }
+  if (only.includes('throughput') || only.includes('profile')) {
+    const pg = postgresUrl(repo);
+    if (pg.url !== undefined) {
+      b.throughputStores.push('postgres');
+      console.log(`PostgreSQL for the throughput scenarios at ${pg.url}`);
+    } else {
+      b.notes.push(`ATP PostgreSQL column skipped: ${pg.why ?? 'no server'}`);
+      console.log(`ATP PostgreSQL column skipped: ${pg.why ?? 'no server'}`);
     }
   }
   for (const name of only) {

@@ -11,7 +11,7 @@ import type { BullWorkerConfig } from '../procs/bull-worker.js';
 import { Proc } from './proc.js';
 import type { RedisServer } from './redis.js';
 import { sqliteAvailable } from './stores.js';
-import type { StoreName } from './stores.js';
+import type { EmbeddedStoreName, StoreName } from './stores.js';
 
 /** Counts and durations of a run (full or --short). */
 export interface Settings {
@@ -104,6 +104,7 @@ export interface Row {
   metric: string;
   memory?: string | undefined;
   sqlite?: string | undefined;
+  postgres?: string | undefined;
   bullmq?: string | undefined;
   target?: string | undefined;
   result?: 'pass' | 'miss' | '' | undefined;
@@ -121,7 +122,9 @@ export class Bench {
   readonly raw: Record<string, unknown> = {};
   readonly notes: string[] = [];
   readonly tmp = mkdtempSync(path.join(os.tmpdir(), 'atp-bench-'));
-  readonly stores: StoreName[];
+  readonly stores: EmbeddedStoreName[];
+  /** The stores of the throughput scenarios: these, and PostgreSQL when a server is available. */
+  readonly throughputStores: StoreName[];
   redis: RedisServer | undefined;
   #dbSeq = 0;
 
@@ -129,6 +132,7 @@ export class Bench {
     this.short = short;
     this.settings = short ? SHORT : FULL;
     this.stores = sqliteAvailable() ? ['memory', 'sqlite'] : ['memory'];
+    this.throughputStores = [...this.stores];
   }
 
   /** Record a functional failure (the run exits non-zero). */

@@ -8,6 +8,7 @@ import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, verdict } from '../lib/context.js';
 import type { Proc } from '../lib/proc.js';
 import { procCpuSeconds } from '../lib/redis.js';
+import type { StoreName } from '../lib/stores.js';
 
 /** What one throughput run measured. */
 export interface ThroughputResult {
@@ -44,7 +45,7 @@ function delta(a: Record<string, number>, b: Record<string, number>): Record<str
 /** One ATP run. `prof` adds node flags to the coordinator (and the driver and a worker, for --cpu-prof). */
 export async function atpThroughput(
   b: Bench,
-  store: 'memory' | 'sqlite',
+  store: StoreName,
   mode: 'noop' | 'cpu1ms',
   n: number,
   prof?: { coordinator: string[]; driver: string[]; worker: string[] },
@@ -116,7 +117,7 @@ export async function throughput(b: Bench): Promise<void> {
     const n = mode === 'noop' ? s.throughputN : s.cpuWorkN;
     const label = mode === 'noop' ? `1. throughput, no-op (N=${fmt.int(n)})` : `2. throughput, 1 ms CPU each (N=${fmt.int(n)})`;
     const results: Partial<Record<Peer, ThroughputResult>> = {};
-    for (const store of b.stores) {
+    for (const store of b.throughputStores) {
       console.log(`  ${label}: ATP ${store} ...`);
       results[store] = await atpThroughput(b, store, mode, n);
       console.log(`    ${fmt.int(results[store].perSecond)}/s, cpu ${JSON.stringify(results[store].cpu)}`);
@@ -128,7 +129,14 @@ export async function throughput(b: Bench): Promise<void> {
     }
     b.raw[`throughput_${mode}`] = results;
     const cell = (p: Peer) => (results[p] === undefined ? undefined : `${fmt.int(results[p].perSecond)} /s`);
-    b.row({ scenario: label, metric: 'artifacts/s end to end', memory: cell('memory'), sqlite: cell('sqlite'), bullmq: cell('bullmq') });
+    b.row({
+      scenario: label,
+      metric: 'artifacts/s end to end',
+      memory: cell('memory'),
+      sqlite: cell('sqlite'),
+      postgres: cell('postgres'),
+      bullmq: cell('bullmq'),
+    });
     // CPU per artifact is what bounds throughput on 2 shared cores, and it barely depends on what else runs.
     const cpu = (p: Peer) => {
       const r = results[p];
@@ -144,13 +152,15 @@ export async function throughput(b: Bench): Promise<void> {
       metric: 'CPU µs per artifact, all processes',
       memory: cpu('memory'),
       sqlite: cpu('sqlite'),
+      postgres: cpu('postgres'),
       bullmq: cpu('bullmq'),
     });
     const bull = results.bullmq?.perSecond;
     if (bull !== undefined) {
-      for (const store of b.stores) {
+      for (const store of b.throughputStores) {
         const ratio = results[store]!.perSecond / bull;
-        const want = store === 'memory' ? (mode === 'noop' ? 20 : undefined) : mode === 'noop' ? 10 : undefined;
+        // The issue's targets: 20× with the in-memory store, 10× with SQLite; PostgreSQL has none.
+        const want = mode !== 'noop' ? undefined : store === 'memory' ? 20 : store === 'sqlite' ? 10 : undefined;
         b.row({
           scenario: label,
           metric: `ratio ATP ${store} / BullMQ`,
