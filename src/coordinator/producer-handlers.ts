@@ -87,21 +87,30 @@ export class SubmitBatcher {
     const batch = this.#queue;
     this.#queue = [];
     const core = this.#core;
-    core.store
-      .submit(
-        batch.map((b) => b.artifact),
-        core.now(),
-      )
-      .then(
-        (outcomes) => {
-          for (let i = 0; i < batch.length; i++) this.#answer(batch[i]!, outcomes[i]!);
-        },
-        (err: unknown) => {
-          core.fault('submit', err);
-          for (const b of batch)
-            b.s.channel?.sendError(b.msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0010, b.msg.artifactId);
-        },
-      );
+    const submitted = core.store.submit(
+      batch.map((b) => b.artifact),
+      core.now(),
+    );
+    // The store has decided already: hungry workers are served now, in the same group commit.
+    if (core.store.decidesInProcess === true) {
+      const seen = new Set<string>();
+      for (const b of batch) {
+        const key = `${b.s.tenant}\0${b.artifact.kind}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        core.wake(b.s.tenant, b.artifact.kind);
+      }
+    }
+    submitted.then(
+      (outcomes) => {
+        for (let i = 0; i < batch.length; i++) this.#answer(batch[i]!, outcomes[i]!);
+      },
+      (err: unknown) => {
+        core.fault('submit', err);
+        for (const b of batch)
+          b.s.channel?.sendError(b.msg.stream, 'ATP_ERR_UNAVAILABLE', `the store failed: ${String(err)}`, 0x0010, b.msg.artifactId);
+      },
+    );
   }
 
   #answer(p: PendingSubmit, out: SubmitOutcome): void {
