@@ -368,66 +368,68 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * One statement, so one round trip and no explicit transaction: pick (SKIP LOCKED), update the
+   * artifacts and insert their leases in data-modifying CTEs, which commit or fail together. Each
+   * lease id is derived from one fresh id of the coordinator's generator and the row's rank
+   * (md5 of both: 16 opaque bytes, unique as long as that id is).
+   */
   acquire(req: AcquireRequest): Promise<Grant[]> {
     if (req.max <= 0 || req.kinds.size === 0) return Promise.resolve([]);
-    return this.#tx(async (c, fx) => {
-      const picked = await c.query(
-        `WITH picked AS (
-           SELECT tenant, id FROM atp_artifacts
-            WHERE tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
-              AND (deadline_at = 0 OR deadline_at > $4)
-              AND ((quorum_n <= 1 AND leases_out = 0)
-                OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
-            ORDER BY priority DESC, seq
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED)
+    return this.#acquire(req);
+  }
+
+  async #acquire(req: AcquireRequest): Promise<Grant[]> {
+    const now = Math.round(req.now);
+    const picked = await this.#pool.query(
+      `WITH cand AS (
+         SELECT tenant, id, priority, seq FROM atp_artifacts
+          WHERE tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
+            AND (deadline_at = 0 OR deadline_at > $4)
+            AND ((quorum_n <= 1 AND leases_out = 0)
+              OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
+          ORDER BY priority DESC, seq
+          LIMIT $3
+          FOR UPDATE SKIP LOCKED),
+       picked AS (SELECT tenant, id, row_number() OVER (ORDER BY priority DESC, seq) AS rn FROM cand),
+       upd AS (
          UPDATE atp_artifacts a SET state = 2, epoch = a.epoch + 1, leases_out = a.leases_out + 1,
                 quorum_nodes = CASE WHEN a.quorum_n > 1 THEN array_append(a.quorum_nodes, $5) ELSE a.quorum_nodes END
            FROM picked p WHERE a.tenant = p.tenant AND a.id = p.id
          RETURNING a.tenant, a.id, a.epoch, a.kind, a.parent_id, a.digest, a.payload, a.checkpoint, a.last_partial_seq, a.deadline_at,
-                   a.lease_ttl_ms, a.max_duration_ms, a.late_policy, a.priority, a.seq`,
-        [req.tenant, [...req.kinds], req.max, Math.round(req.now), req.nodeId],
-      );
-      const rows = (picked.rows as Row[]).sort((x, y) => n(y.priority) - n(x.priority) || n(x.seq) - n(y.seq));
-      const grants: Grant[] = rows.map((r) => ({
-        leaseId: req.newLeaseId(),
-        tenant: r.tenant as string,
-        artifactId: r.id as string,
-        epoch: n(r.epoch),
-        sessionId: req.sessionId,
-        nodeId: req.nodeId,
-        grantedAt: req.now,
-        ttlMs: n(r.lease_ttl_ms),
-        maxDurationMs: n(r.max_duration_ms),
-        kind: r.kind as string,
-        parentId: (r.parent_id as string | null) ?? null,
-        digest: r.digest as string,
-        payload: bytes(r.payload),
-        checkpoint: bytes(r.checkpoint),
-        lastPartialSeq: n(r.last_partial_seq),
-        deadlineAt: n(r.deadline_at),
-        latePolicy: n(r.late_policy),
-      }));
-      if (grants.length > 0) {
-        await c.query(
-          `INSERT INTO atp_leases (lease_id, tenant, artifact_id, epoch, session_id, node_id, granted_at, ttl_ms, max_duration_ms)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])`,
-          [
-            grants.map((g) => g.leaseId),
-            grants.map((g) => g.tenant),
-            grants.map((g) => g.artifactId),
-            grants.map((g) => g.epoch),
-            grants.map((g) => g.sessionId),
-            grants.map((g) => g.nodeId),
-            grants.map((g) => Math.round(g.grantedAt)),
-            grants.map((g) => g.ttlMs),
-            grants.map((g) => g.maxDurationMs),
-          ],
-        );
-        for (const g of grants) fx.changed.push({ tenant: g.tenant, id: g.artifactId });
-      }
-      return grants;
-    });
+                   a.lease_ttl_ms, a.max_duration_ms, a.late_policy, a.priority, a.seq, md5($6 || ':' || p.rn::text) AS lease_id),
+       ins AS (
+         INSERT INTO atp_leases (lease_id, tenant, artifact_id, epoch, session_id, node_id, granted_at, ttl_ms, max_duration_ms)
+         SELECT lease_id, tenant, id, epoch, $7, $5, $4, lease_ttl_ms, max_duration_ms FROM upd)
+       SELECT * FROM upd`,
+      [req.tenant, [...req.kinds], req.max, now, req.nodeId, req.newLeaseId(), req.sessionId],
+    );
+    const rows = (picked.rows as Row[]).sort((x, y) => n(y.priority) - n(x.priority) || n(x.seq) - n(y.seq));
+    const grants: Grant[] = rows.map((r) => ({
+      leaseId: r.lease_id as string,
+      tenant: r.tenant as string,
+      artifactId: r.id as string,
+      epoch: n(r.epoch),
+      sessionId: req.sessionId,
+      nodeId: req.nodeId,
+      grantedAt: now,
+      ttlMs: n(r.lease_ttl_ms),
+      maxDurationMs: n(r.max_duration_ms),
+      kind: r.kind as string,
+      parentId: (r.parent_id as string | null) ?? null,
+      digest: r.digest as string,
+      payload: bytes(r.payload),
+      checkpoint: bytes(r.checkpoint),
+      lastPartialSeq: n(r.last_partial_seq),
+      deadlineAt: n(r.deadline_at),
+      latePolicy: n(r.late_policy),
+    }));
+    if (grants.length > 0) {
+      const fx = newEffects();
+      for (const g of grants) fx.changed.push({ tenant: g.tenant, id: g.artifactId });
+      await this.#notify(this.#pool, fx);
+    }
+    return grants;
   }
 
   /** Lock the lease and its artifact; the guard of every lease transition (ATP_SPEC §5.7). */
@@ -521,9 +523,9 @@ export class PostgresStore implements Store {
 
   /**
    * Results arriving together (one read of a worker's frames, several workers in one turn) are
-   * accepted in one transaction of set-based statements: about eight round trips for the batch
-   * instead of about twelve per result. Anything not plain — a stale lease, a quorum, the same
-   * lease twice — goes through the one-at-a-time path below, after the batch.
+   * accepted by one statement and one NOTIFY: two round trips for the batch instead of about
+   * twelve per result. Anything not plain — a stale lease, a quorum, the same lease twice — goes
+   * through the one-at-a-time path below, after the batch.
    */
   complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
     return new Promise<CompleteOutcome>((resolve, reject) => {
@@ -545,79 +547,87 @@ export class PostgresStore implements Store {
     const items = this.#completes;
     this.#completes = [];
     if (items.length === 0) return;
-    if (items.length === 1) {
-      const it = items[0]!;
-      this.#completeOne(it.ref, it.result, it.now).then(it.resolve, it.reject);
-      return;
-    }
+    // The same lease twice in a batch: the first goes in the batch, the others after it (stale).
+    const batch: PendingComplete[] = [];
     const later: PendingComplete[] = [];
-    this.#tx(async (c, fx) => {
-      const ids = items.map((it) => it.ref.leaseId);
-      const found = await c.query(
-        `SELECT l.*, a.quorum_n FROM atp_leases l JOIN atp_artifacts a ON a.tenant = l.tenant AND a.id = l.artifact_id
-          WHERE l.lease_id = ANY($1::text[]) FOR UPDATE OF l, a`,
-        [ids],
-      );
-      const rows = new Map((found.rows as Row[]).map((r) => [r.lease_id as string, r]));
-      const plain: Array<{ it: PendingComplete; lease: LeaseRecord; digest: string }> = [];
-      const seen = new Set<string>();
-      for (const it of items) {
-        const r = rows.get(it.ref.leaseId);
-        const ok = r !== undefined && n(r.epoch) === it.ref.epoch && r.session_id === it.ref.sessionId && n(r.quorum_n) <= 1;
-        const key = r === undefined ? '' : `${r.tenant as string}/${r.artifact_id as string}`;
-        if (!ok || seen.has(key)) later.push(it);
-        else {
-          seen.add(key);
-          plain.push({ it, lease: leaseOf(r), digest: toHex(sha256(it.result)) });
-        }
+    const ids = new Set<string>();
+    for (const it of items) {
+      if (ids.has(it.ref.leaseId)) later.push(it);
+      else {
+        ids.add(it.ref.leaseId);
+        batch.push(it);
       }
-      if (plain.length === 0) return [];
-      const now = Math.max(...plain.map((p) => p.it.now));
-      await this.#endLeases(
-        c,
-        plain.map((p) => p.lease),
-        'ATP_ERR_STALE_LEASE',
-        now,
-      );
-      // Other leases of these artifacts (not expected for a plain artifact): ended and revoked.
-      const others = await c.query(
-        `SELECT l.* FROM atp_leases l JOIN unnest($1::text[], $2::text[]) AS u(tenant, id) ON l.tenant = u.tenant AND l.artifact_id = u.id`,
-        [plain.map((p) => p.lease.tenant), plain.map((p) => p.lease.artifactId)],
-      );
-      const otherLeases = (others.rows as Row[]).map(leaseOf);
-      await this.#endLeases(c, otherLeases, 'ATP_ERR_STALE_LEASE', now);
-      const updated = await c.query(
-        `UPDATE atp_artifacts a SET result = u.result, result_digest = u.digest, state = $5, code = NULL, message = '', leases_out = 0
-           FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(tenant, id, result, digest)
-          WHERE a.tenant = u.tenant AND a.id = u.id RETURNING a.*`,
-        [
-          plain.map((p) => p.lease.tenant),
-          plain.map((p) => p.lease.artifactId),
-          plain.map((p) => Buffer.from(p.it.result)),
-          plain.map((p) => p.digest),
-          STATE_CODE.COMPLETED,
-        ],
-      );
-      const byKey = new Map((updated.rows as Row[]).map((r) => [`${r.tenant as string}/${r.id as string}`, r]));
-      return plain.map((p) => {
-        const key = `${p.lease.tenant}/${p.lease.artifactId}`;
-        const row = byKey.get(key)!;
-        fx.changed.push({ tenant: p.lease.tenant, id: p.lease.artifactId });
-        const revoke = otherLeases
-          .filter((l) => l.tenant === p.lease.tenant && l.artifactId === p.lease.artifactId)
-          .map((lease) => ({ lease, code: 'ATP_ERR_STALE_LEASE' as const, reason: 'completed by another lease' }));
-        fx.revoke.push(...revoke);
-        return { it: p.it, out: { kind: 'ok' as const, view: viewOf(row), result: resultOf(row), revoke } };
-      });
-    }).then(
+    }
+    void this.#completePlain(batch).then(
       (done) => {
-        for (const d of done) d.it.resolve(d.out);
+        for (const it of batch) {
+          const out = done.get(it.ref.leaseId);
+          if (out !== undefined) it.resolve(out);
+          else later.push(it);
+        }
         for (const it of later) this.#completeOne(it.ref, it.result, it.now).then(it.resolve, it.reject);
       },
       (err: unknown) => {
         for (const it of items) it.reject(err);
       },
     );
+  }
+
+  /**
+   * Accept the results whose lease is current and whose artifact is not a quorum, in one
+   * statement (the CTEs lock, end the leases, record the results and commit together), then tell
+   * the other coordinators. Returns the outcome of each accepted one by lease id; the others are
+   * left to the one-at-a-time path.
+   */
+  async #completePlain(items: readonly PendingComplete[]): Promise<Map<string, CompleteOutcome>> {
+    const now = Math.round(Math.max(...items.map((it) => it.now)));
+    const r = await this.#pool.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[], $5::text[]) AS u(lease_id, epoch, session_id, result, digest)),
+       cur AS (
+         SELECT l.lease_id, l.tenant, l.artifact_id, i.result, i.digest
+           FROM atp_leases l
+           JOIN input i ON i.lease_id = l.lease_id AND i.epoch = l.epoch AND i.session_id = l.session_id
+           JOIN atp_artifacts a ON a.tenant = l.tenant AND a.id = l.artifact_id AND a.quorum_n <= 1
+          FOR UPDATE OF l, a),
+       del AS (
+         DELETE FROM atp_leases l USING cur c WHERE l.tenant = c.tenant AND l.artifact_id = c.artifact_id RETURNING l.*),
+       ended AS (
+         INSERT INTO atp_ended_leases (lease_id, tenant, artifact_id, epoch, code, session_id, ended_at)
+         SELECT lease_id, tenant, artifact_id, epoch, 'ATP_ERR_STALE_LEASE', session_id, $6 FROM del
+         ON CONFLICT (lease_id) DO UPDATE SET code = EXCLUDED.code),
+       upd AS (
+         UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0
+           FROM cur c WHERE a.tenant = c.tenant AND a.id = c.artifact_id
+         RETURNING a.*, c.lease_id AS done_lease_id)
+       SELECT u.*, (SELECT json_agg(row_to_json(d)) FROM del d
+                     WHERE d.tenant = u.tenant AND d.artifact_id = u.id AND d.lease_id <> u.done_lease_id) AS other_leases
+         FROM upd u`,
+      [
+        items.map((it) => it.ref.leaseId),
+        items.map((it) => it.ref.epoch),
+        items.map((it) => it.ref.sessionId),
+        items.map((it) => Buffer.from(it.result)),
+        items.map((it) => toHex(sha256(it.result))),
+        now,
+        STATE_CODE.COMPLETED,
+      ],
+    );
+    const out = new Map<string, CompleteOutcome>();
+    const fx = newEffects();
+    for (const row of r.rows as Row[]) {
+      // Not expected for an artifact that is not a quorum: other leases are ended and revoked.
+      const revoke = ((row.other_leases as Row[] | null) ?? []).map((l) => ({
+        lease: leaseOf(l),
+        code: 'ATP_ERR_STALE_LEASE' as const,
+        reason: 'completed by another lease',
+      }));
+      fx.changed.push({ tenant: row.tenant as string, id: row.id as string });
+      fx.revoke.push(...revoke);
+      out.set(row.done_lease_id as string, { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke });
+    }
+    if (out.size > 0) await this.#notify(this.#pool, fx);
+    return out;
   }
 
   #completeOne(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
