@@ -238,7 +238,7 @@ export class Channel {
       return;
     } else {
       this.#framesOut++;
-      this.#encoder.push(msg);
+      this.#encoder.push(msg, body);
       if (this.#encoder.pendingBytes >= FLUSH_BYTES) {
         this.flush();
         return;

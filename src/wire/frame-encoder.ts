@@ -25,9 +25,8 @@ export class FrameEncoder {
     return this.#frames;
   }
 
-  /** Encode one message after the ones already pending. */
-  push(msg: Message): void {
-    const body = bodyBytes(msg);
+  /** Encode one message after the ones already pending (`body`: its body size, when already known). */
+  push(msg: Message, body: number = bodyBytes(msg)): void {
     const need = this.#off + HEADER_BYTES + body;
     if (need > this.#bytes.length) this.#grow(need);
     this.#off = encodeFrameInto(msg, this.#bytes, this.#view, this.#off, body);
