@@ -285,7 +285,15 @@ export class ClientConnection {
           resolve(m);
         }
       });
-      if (!this.send(msg)) {
+      let sent: boolean;
+      try {
+        sent = this.send(msg);
+      } catch (err) {
+        // ATP_ERR_PAYLOAD_TOO_LARGE: the message is larger than the coordinator accepts; nothing was sent.
+        this.unlisten(stream);
+        throw err;
+      }
+      if (!sent) {
         this.unlisten(stream);
         reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected'));
       }
