@@ -17,6 +17,7 @@ interface CoordinatorFlags {
   cancelDeadline?: number;
   maxAttempts?: number;
   maxFrameBytes?: number;
+  maxMessageBytes?: number;
   idleTimeout?: number;
   token: string[];
   http?: { host: string; port: number };
@@ -60,6 +61,11 @@ export function registerCoordinator(program: Command): void {
     .option('--idle-timeout <ms>', 'close connections silent for this long', intFlag('--idle-timeout', 0, 0xffffffff))
     .option('--max-attempts <n>', 'default attempts before an artifact fails', intFlag('--max-attempts', 1, 65535))
     .option('--max-frame-bytes <n>', 'largest frame payload accepted', intFlag('--max-frame-bytes', 65536, 16777216))
+    .option(
+      '--max-message-bytes <n>',
+      'largest message accepted, whole or in fragments (default 268435456)',
+      intFlag('--max-message-bytes', 65536, 4294967295),
+    )
     .option('--token <token[:roles[:tenant]]>', 'require bearer tokens (repeatable); roles: w, p, o', collect, [])
     .option('--http <host:port>', 'serve /status (JSON) and /metrics (Prometheus) on this address', hostPortFlag)
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -77,6 +83,7 @@ export function registerCoordinator(program: Command): void {
           ...(flags.idleTimeout !== undefined ? { idleTimeoutMs: flags.idleTimeout } : {}),
           ...(flags.maxAttempts !== undefined ? { maxAttempts: flags.maxAttempts } : {}),
           ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: flags.maxFrameBytes } : {}),
+          ...(flags.maxMessageBytes !== undefined ? { maxMessageBytes: flags.maxMessageBytes } : {}),
           ...(tokens !== undefined ? { tokens } : {}),
         });
         subscribe(COORDINATOR_DIAGNOSTICS, (m) => {

@@ -5,6 +5,7 @@
 import { AtpError, codeOfWire } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
+import { ownedBytes } from '../internal/bytes.js';
 import { OrderedDigests } from '../internal/digest.js';
 import { defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
@@ -42,6 +43,8 @@ export interface ClientOptions {
   clock?: Clock;
   transport?: ConnectOptions;
   reconnect?: boolean;
+  /** Largest message body this client accepts, a RESULT included (HELLO.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
+  maxMessageBytes?: number;
 }
 
 /** The answer to a CANCEL. */
@@ -86,6 +89,7 @@ export class Client {
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
       ...(options.transport !== undefined ? { transport: options.transport } : {}),
       ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
+      ...(options.maxMessageBytes !== undefined ? { channel: { maxMessageBytes: options.maxMessageBytes } } : {}),
     });
     const client = new Client(conn);
     await conn.start({
@@ -160,9 +164,11 @@ export class Client {
       payload,
     };
     return new Promise<ArtifactHandle>((resolve, reject) => {
+      let accepted = false;
       conn.listen(stream, (m) => {
         switch (m.type) {
           case 'ACCEPTED':
+            accepted = true;
             handle.accepted(toHex(m.digest.value), ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', m.duplicate === 1);
             if (follow === 'none') conn.unlisten(stream);
             else {
@@ -171,15 +177,32 @@ export class Client {
             }
             resolve(handle);
             return;
-          case 'ERROR':
+          case 'ERROR': {
             conn.unlisten(stream);
-            reject(new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id }));
+            const err = new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id });
+            if (!accepted) return reject(err);
+            // A lost connection: the handle is watched again after the reconnect (#rewatch).
+            if (err.code === 'ATP_ERR_UNAVAILABLE') return;
+            // After ACCEPTED, an ERROR ends what the SUBMIT's watch follows: a RESULT larger than this
+            // client accepts (ATP_ERR_PAYLOAD_TOO_LARGE), say. handle.result() rejects with it.
+            if (this.#handles.get(id) === handle) this.#handles.delete(id);
+            handle.fail(err);
             return;
+          }
           default:
             this.#event(handle, m, stream);
         }
       });
-      if (!conn.send(msg)) {
+      let sent: boolean;
+      try {
+        sent = conn.send(msg);
+      } catch (err) {
+        // ATP_ERR_PAYLOAD_TOO_LARGE: more than the coordinator accepts; nothing was sent.
+        conn.unlisten(stream);
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      if (!sent) {
         conn.unlisten(stream);
         reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
       }
@@ -192,7 +215,7 @@ export class Client {
         handle.push({ type: 'state', state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', epoch: m.epoch, message: m.message });
         return;
       case 'PARTIAL_RESULT':
-        handle.pushPartial(m.seq, m.epoch, m.data.slice());
+        handle.pushPartial(m.seq, m.epoch, ownedBytes(m.data));
         return;
       case 'RESULT': {
         this.connection.unlisten(stream);
@@ -312,7 +335,7 @@ export class Client {
           message: m.message,
         };
       else if (m.type === 'PARTIAL_RESULT')
-        ev = { id: toHex(m.artifactId), type: 'partial', seq: m.seq, epoch: m.epoch, data: m.data.slice() };
+        ev = { id: toHex(m.artifactId), type: 'partial', seq: m.seq, epoch: m.epoch, data: ownedBytes(m.data) };
       else if (m.type === 'RESULT')
         ev = {
           id: toHex(m.artifactId),
@@ -369,8 +392,8 @@ function outcomeOf(m: MessageOf<'RESULT'>): ArtifactOutcome {
     state: ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN',
     code: m.code === 0 ? null : codeOfWire(m.code),
     message: m.message,
-    result: m.result.slice(),
-    checkpoint: m.checkpoint.slice(),
+    result: ownedBytes(m.result),
+    checkpoint: ownedBytes(m.checkpoint),
     digest: m.digest.alg === 0 ? null : toHex(m.digest.value),
   };
 }

@@ -20,6 +20,7 @@ import { resolveOptions } from './options.js';
 import type { CoordinatorOptions, ResolvedOptions } from './options.js';
 import { SubmitBatcher, handleCancel, handleQuery, handleUnwatch, handleWatch } from './producer-handlers.js';
 import { ServerSession } from './session.js';
+import { ownedBytes } from '../internal/bytes.js';
 import type { RevokeBatch, Revoking } from './session.js';
 import { WatchHub } from './watch-hub.js';
 import {
@@ -122,7 +123,7 @@ export class Coordinator implements Core {
       transport.destroy();
       return;
     }
-    const ch = new Channel(transport, { side: 'coordinator', clock: this.options.clock });
+    const ch = new Channel(transport, { side: 'coordinator', clock: this.options.clock, maxMessageBytes: this.options.maxMessageBytes });
     this.#channels.add(ch);
     let session: ServerSession | undefined;
     let helloSeen = false;
@@ -535,9 +536,30 @@ export class Coordinator implements Core {
       });
       return;
     }
+    try {
+      this.#sendLease(s, g, now);
+    } catch (err) {
+      if (!(err instanceof AtpError) || err.code !== 'ATP_ERR_PAYLOAD_TOO_LARGE') throw err;
+      // ATP_WIRE §3.7: larger than this worker accepts. A failed attempt, so that a worker that
+      // accepts more may take it, and the artifact ends after maxAttempts if none does.
+      const ref = { leaseId: g.leaseId, epoch: g.epoch, sessionId: s.id };
+      this.store.fail(ref, 'ATP_ERR_PAYLOAD_TOO_LARGE', true, `the LEASE is larger than worker ${s.id} accepts: ${err.message}`, now).then(
+        (out) => {
+          if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+        },
+        (e: unknown) => this.fault('fail an oversized lease', e, s),
+      );
+      return;
+    }
     s.credits--;
     const held = { lease: g, renewedAt: now, maxDurationTimer: undefined, confirmed: true };
     s.leases.set(g.leaseId, held);
+    const expiry = s.expiryOf(held);
+    if (expiry < s.expiryAt) this.armExpiry(s);
+    this.#announceGrant(g);
+  }
+
+  #sendLease(s: ServerSession, g: Grant, now: number): void {
     s.channel!.send({
       type: 'LEASE',
       stream: 0,
@@ -555,8 +577,9 @@ export class Coordinator implements Core {
       checkpoint: g.checkpoint,
       payload: g.payload,
     });
-    const expiry = s.expiryOf(held);
-    if (expiry < s.expiryAt) this.armExpiry(s);
+  }
+
+  #announceGrant(g: Grant): void {
     // Nobody to tell (the common case: producers follow results only): no view to build.
     if (this.#chainDepth === 0 && !this.watches.wantsStates(g.tenant, g.artifactId)) return;
     // The grant does not carry the artifact's tags: tag watches get them from the store, in order.
@@ -777,7 +800,7 @@ export class Coordinator implements Core {
   }
 
   publishPartial(view: ArtifactView, seq: number, epoch: number, data: Uint8Array): void {
-    const copy = data.slice();
+    const copy = ownedBytes(data);
     this.#fanOut(view, (w) => this.watches.deliverPartial(w, view.id, seq, epoch, copy));
   }
 

@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
   handshakeTimeoutMs?: number;
   maxAttempts?: number;
   maxFrameBytes?: number;
+  /** Largest message body accepted, whole or in fragments (WELCOME.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
+  maxMessageBytes?: number;
   /** Bearer tokens; when set, every session must present one. Keys are the token strings. */
   tokens?: ReadonlyMap<string, TokenGrant>;
   /** Implementation name sent in WELCOME. */
@@ -52,6 +54,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
     maxAttempts: o.maxAttempts ?? 3,
     maxFrameBytes: o.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
+    maxMessageBytes: o.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES,
     tokens: o.tokens,
     agent: o.agent ?? 'atp-ts/0.1',
   };
@@ -72,6 +75,11 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
   if (r.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || r.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
     throw new RangeError(
       `coordinator option maxFrameBytes must be in [${Limits.MIN_MAX_FRAME_BYTES}, ${Limits.MAX_MAX_FRAME_BYTES}], got ${r.maxFrameBytes}`,
+    );
+  }
+  if (!Number.isInteger(r.maxMessageBytes) || r.maxMessageBytes < r.maxFrameBytes || r.maxMessageBytes > Limits.MAX_MAX_MESSAGE_BYTES) {
+    throw new RangeError(
+      `coordinator option maxMessageBytes must be an integer in [maxFrameBytes (${r.maxFrameBytes}), ${Limits.MAX_MAX_MESSAGE_BYTES}], got ${r.maxMessageBytes}`,
     );
   }
   return r;

@@ -7,7 +7,7 @@ import { ArtifactState, LatePolicy, WatchFlags, WatchScope } from '../wire/index
 import type { MessageOf } from '../wire/index.js';
 import type { Core } from './core.js';
 import type { ServerSession, Watch } from './session.js';
-import { WatchHub, isFinal, resultMessage, stateMessage } from './watch-hub.js';
+import { WatchHub, isFinal, sendResult, stateMessage } from './watch-hub.js';
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
 const KINDS = new Map<string, string>();
@@ -158,7 +158,7 @@ export class SubmitBatcher {
         if (w.results) {
           core.store.result(s.tenant, view.id).then(
             (r) => {
-              if (r !== undefined) ch.send(resultMessage(msg.stream, view.id, r));
+              if (r !== undefined) sendResult(ch, msg.stream, view.id, r);
             },
             (err: unknown) => core.fault('result', err, s),
           );
@@ -245,7 +245,7 @@ export function handleWatch(core: Core, s: ServerSession, msg: MessageOf<'WATCH'
         if (isFinal(v.state)) {
           w.finished!.add(v.id);
           const r = await core.store.result(s.tenant, v.id);
-          if (r !== undefined) ch.send(resultMessage(msg.stream, v.id, r));
+          if (r !== undefined) sendResult(ch, msg.stream, v.id, r);
         }
       }
     },
@@ -286,7 +286,7 @@ export function handleQuery(core: Core, s: ServerSession, msg: MessageOf<'QUERY'
       ch.send(stateMessage(msg.stream, v));
       if (msg.withResult === 1 && v.state !== 'PENDING' && v.state !== 'LEASED') {
         const r = await core.store.result(s.tenant, id);
-        if (r !== undefined) ch.send(resultMessage(msg.stream, id, r));
+        if (r !== undefined) sendResult(ch, msg.stream, id, r);
       }
     },
     (err: unknown) => {

@@ -5,7 +5,8 @@
 import { fromHex } from '../internal/ids.js';
 import type { ArtifactResult, ArtifactView, StateName } from '../store/store.js';
 import { ArtifactState } from '../wire/index.js';
-import { wireCodeOf } from '../errors.js';
+import { AtpError, wireCodeOf } from '../errors.js';
+import type { Channel } from '../protocol/channel.js';
 import type { Watch } from './session.js';
 
 const EMPTY = new Uint8Array(0);
@@ -105,7 +106,7 @@ export class WatchHub {
         if (isFinal(view.state)) w.finished.add(view.id);
       }
       if (w.states) ch.send(stateMessage(w.stream, view));
-      if (result !== undefined && w.results) ch.send(resultMessage(w.stream, view.id, result));
+      if (result !== undefined && w.results) sendResult(ch, w.stream, view.id, result);
       if (result !== undefined && w.oneShot) this.remove(w);
     }
   }
@@ -141,6 +142,25 @@ export function stateMessage(stream: number, view: ArtifactView) {
     kind: view.kind,
     message: view.message.slice(0, 1000),
   };
+}
+
+/**
+ * Send a RESULT; one larger than the watcher accepts (ATP_WIRE §3.7) is answered with an ERROR
+ * on the watch's stream instead, which says so: the result stays in the store.
+ */
+export function sendResult(ch: Channel, stream: number, id: string, r: ArtifactResult): void {
+  try {
+    ch.send(resultMessage(stream, id, r));
+  } catch (err) {
+    if (!(err instanceof AtpError) || err.code !== 'ATP_ERR_PAYLOAD_TOO_LARGE') throw err;
+    ch.sendError(
+      stream,
+      'ATP_ERR_PAYLOAD_TOO_LARGE',
+      `the result of ${id} is larger than this client accepts: ${err.message}`,
+      0x0018,
+      fromHex(id),
+    );
+  }
 }
 
 /** The RESULT message of a terminal artifact. */

@@ -7,5 +7,7 @@
  * frames are views into buffers that nothing writes to again, so a kept view never changes.
  */
 export function ownedBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : bytes.slice();
+  // new Uint8Array(view) copies; Buffer#slice (the decoder's views of a socket chunk are Buffers)
+  // would return another view of the same chunk.
+  return bytes.byteLength * 2 >= bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }

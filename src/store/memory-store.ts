@@ -4,6 +4,7 @@
  * what this decides (group commit) and loads it back after a crash.
  */
 import type { ErrorCode } from '../errors.js';
+import { ownedBytes } from '../internal/bytes.js';
 import { sha256, toHex } from '../internal/ids.js';
 import { PendingQueue } from './pending-queue.js';
 import type {
@@ -688,8 +689,9 @@ function digestHex(result: Uint8Array): string {
   return result.length === 0 ? EMPTY_DIGEST_HEX : toHex(sha256(result));
 }
 
+/** Bytes to keep: not a view into a frame's read chunk (ownedBytes), and one shared empty array. */
 function copy(b: Uint8Array): Uint8Array {
-  return b.length === 0 ? EMPTY : b.slice();
+  return b.length === 0 ? EMPTY : ownedBytes(b);
 }
 
 /** The view of a record. */

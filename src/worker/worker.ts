@@ -7,6 +7,7 @@ import { AtpError, codeOfWire, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
 import { systemClock } from '../internal/clock.js';
+import { ownedBytes } from '../internal/bytes.js';
 import { toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   /** Also act as a producer on the same session (to submit children). */
   producer?: boolean;
   nodeId?: Uint8Array;
+  /** Largest message body this worker accepts, a LEASE included (HELLO.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
+  maxMessageBytes?: number;
 }
 
 interface Active {
@@ -103,7 +106,7 @@ class LeaseContext implements HandlerContext {
     const msg = a.lease;
     this.leaseId = a.leaseHex;
     this.epoch = msg.epoch;
-    this.checkpointData = msg.checkpoint.length > 0 ? msg.checkpoint.slice() : undefined;
+    this.checkpointData = msg.checkpoint.length > 0 ? ownedBytes(msg.checkpoint) : undefined;
     this.lastPartialSeq = msg.lastPartialSeq;
     this.#a = a;
     this.#conn = conn;
@@ -248,6 +251,7 @@ export class Worker {
       ...(o.authToken !== undefined ? { authToken: o.authToken } : {}),
       ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
       ...(o.transport !== undefined ? { transport: o.transport } : {}),
+      ...(o.maxMessageBytes !== undefined ? { channel: { maxMessageBytes: o.maxMessageBytes } } : {}),
     });
     this.#conn = conn;
     conn.setHeartbeat(() => this.#renew());
@@ -361,7 +365,8 @@ export class Worker {
     const artifact: LeasedArtifact = {
       id: toHex(msg.artifactId),
       kind: msg.kind,
-      payload: msg.payload.slice(),
+      // A small view of a read chunk is copied; a reassembled large payload is handed over as is.
+      payload: ownedBytes(msg.payload),
       parentId: msg.parentId.every((b) => b === 0) ? null : toHex(msg.parentId),
       digest: toHex(msg.digest.value),
       attempt: msg.attempt,
@@ -469,7 +474,28 @@ export class Worker {
         if (this.#unacked.delete(msg.stream)) resolve(m.type === 'ACK');
       }
     });
-    conn.send(msg);
+    try {
+      conn.send(msg);
+    } catch (err) {
+      conn.unlisten(msg.stream);
+      this.#unacked.delete(msg.stream);
+      if (!(err instanceof AtpError) || err.code !== 'ATP_ERR_PAYLOAD_TOO_LARGE' || msg.type === 'FAIL') throw err;
+      // ATP_WIRE §3.7: larger than the coordinator accepts. A result becomes a failure that says so
+      // (another attempt would produce the same bytes); a hand-back goes without its checkpoint.
+      const next: Unacked['msg'] =
+        msg.type === 'COMPLETE'
+          ? {
+              type: 'FAIL',
+              stream: msg.stream,
+              leaseId: msg.leaseId,
+              epoch: msg.epoch,
+              code: wireCodeOf('ATP_ERR_PAYLOAD_TOO_LARGE'),
+              retryable: 0,
+              message: `the result is ${msg.result.length} bytes, more than the coordinator accepts: ${err.message}`.slice(0, 1000),
+            }
+          : { ...msg, hasCheckpoint: 0, checkpoint: new Uint8Array(0) };
+      this.#sendTracked(next, msg.type === 'COMPLETE' ? () => resolve(false) : resolve);
+    }
   }
 
   /** Renew at least three times per smallest held ttl (ATP_SPEC §5.4). */
