@@ -505,6 +505,7 @@ export class Coordinator implements Core {
         max: want,
         now: this.now(),
         newLeaseId: () => this.#leaseIds.nextHex(),
+        maxMessageBytes: s.channel?.peerMaxMessageBytes,
       })
       .then(
         (grants) => {

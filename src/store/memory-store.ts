@@ -27,6 +27,7 @@ import type {
   Store,
   SubmitOutcome,
 } from './store.js';
+import { leaseFits } from './store.js';
 
 const EMPTY = new Uint8Array(0);
 /** How many ended leases are remembered for specific stale reasons and late results. */
@@ -273,7 +274,11 @@ export class MemoryStore implements Store {
       if (best === undefined) break;
       const rec = best.pop()!;
       if (!this.#leasable(rec, req.now)) continue;
-      if (rec.quorumN > 1 && rec.quorumNodes?.includes(req.nodeId)) {
+      if (
+        (rec.quorumN > 1 && rec.quorumNodes?.includes(req.nodeId)) ||
+        !leaseFits(rec.payload.length, rec.checkpoint?.length ?? 0, rec.kind, req.maxMessageBytes)
+      ) {
+        // Not for this worker (a quorum node already, or a LEASE larger than it accepts): it stays queued.
         skipped.push(rec);
         continue;
       }

@@ -103,6 +103,20 @@ export interface AcquireRequest {
   now: number;
   /** Lease ids to use, one per grant (the coordinator makes them). */
   newLeaseId: () => string;
+  /**
+   * The largest message the worker accepts (ATP_SPEC ATP-3.10-6): an artifact whose LEASE would be
+   * larger (payload, checkpoint and kind plus LEASE_OVERHEAD_BYTES) is not granted to it and stays
+   * queued for another worker.
+   */
+  maxMessageBytes?: number | undefined;
+}
+
+/** What a LEASE adds to an artifact's payload, checkpoint and kind, at most (header, fixed part, extensions). */
+export const LEASE_OVERHEAD_BYTES = 512;
+
+/** True when an artifact's LEASE fits a worker's maximum message size. */
+export function leaseFits(payloadBytes: number, checkpointBytes: number, kind: string, maxMessageBytes: number | undefined): boolean {
+  return maxMessageBytes === undefined || payloadBytes + checkpointBytes + kind.length + LEASE_OVERHEAD_BYTES <= maxMessageBytes;
 }
 
 /** Names one lease: the guard of every lease transition. */

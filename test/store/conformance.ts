@@ -54,7 +54,7 @@ export function newLeaseId(): string {
 /** Ask for leases as session `sessionId` on node `nodeId`. */
 export function acquire(
   store: Store,
-  o: { sessionId?: string; nodeId?: string; kinds?: string[]; max?: number; now?: number; tenant?: string } = {},
+  o: { sessionId?: string; nodeId?: string; kinds?: string[]; max?: number; now?: number; tenant?: string; maxMessageBytes?: number } = {},
 ): Promise<Grant[]> {
   return store.acquire({
     tenant: o.tenant ?? '',
@@ -64,6 +64,7 @@ export function acquire(
     max: o.max ?? 1,
     now: o.now ?? NOW,
     newLeaseId,
+    maxMessageBytes: o.maxMessageBytes,
   });
 }
 
@@ -187,6 +188,24 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
     });
 
     void describe('acquire', () => {
+      void it("does not grant an artifact whose LEASE exceeds the worker's maximum message size; it stays queued for another (ATP-3.10-6)", async (t) => {
+        const s = await fresh(t);
+        await s.submit([artifact(1, { payload: new Uint8Array(100_000) }), artifact(2, { payload: new Uint8Array(1_000) })], NOW);
+        const small = await acquire(s, { max: 5, maxMessageBytes: 65_536 });
+        assert.deepEqual(
+          small.map((g) => g.artifactId),
+          [hexId(2)],
+          'only the one that fits',
+        );
+        assert.equal(await stateOf(s, hexId(1)), 'PENDING');
+        const large = await acquire(s, { sessionId: 's2', nodeId: 'n2', max: 5, maxMessageBytes: 1_048_576 });
+        assert.deepEqual(
+          large.map((g) => g.artifactId),
+          [hexId(1)],
+        );
+        assert.equal(large[0]!.epoch, 1, 'the first lease of it: no attempt was used up');
+      });
+
       void it('grants the highest priority first, FIFO within a priority, only the kinds asked for', async (t) => {
         const s = await fresh(t);
         await s.submit(

@@ -33,6 +33,7 @@ import type {
   Store,
   SubmitOutcome,
 } from '../store.js';
+import { LEASE_OVERHEAD_BYTES } from '../store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
 const STATE_CODE: Record<StateName, number> = { PENDING: 1, LEASED: 2, COMPLETED: 3, FAILED: 4, CANCELLED: 5, EXPIRED: 6 };
@@ -388,6 +389,8 @@ export class PostgresStore implements Store {
             AND (deadline_at = 0 OR deadline_at > $4)
             AND ((quorum_n <= 1 AND leases_out = 0)
               OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
+            AND ($8::bigint IS NULL
+              OR octet_length(payload) + coalesce(octet_length(checkpoint), 0) + length(kind) + ${LEASE_OVERHEAD_BYTES} <= $8::bigint)
           ORDER BY priority DESC, seq
           LIMIT $3
           FOR UPDATE SKIP LOCKED),
@@ -402,7 +405,7 @@ export class PostgresStore implements Store {
          INSERT INTO atp_leases (lease_id, tenant, artifact_id, epoch, session_id, node_id, granted_at, ttl_ms, max_duration_ms)
          SELECT lease_id, tenant, id, epoch, $7, $5, $4, lease_ttl_ms, max_duration_ms FROM upd)
        SELECT * FROM upd`,
-      [req.tenant, [...req.kinds], req.max, now, req.nodeId, req.newLeaseId(), req.sessionId],
+      [req.tenant, [...req.kinds], req.max, now, req.nodeId, req.newLeaseId(), req.sessionId, req.maxMessageBytes ?? null],
     );
     const rows = (picked.rows as Row[]).sort((x, y) => n(y.priority) - n(x.priority) || n(x.seq) - n(y.seq));
     const grants: Grant[] = rows.map((r) => ({
