@@ -182,7 +182,8 @@ export function handleCancel(core: Core, s: ServerSession, msg: MessageOf<'CANCE
         s.channel?.sendError(msg.stream, 'ATP_ERR_NOT_FOUND', `artifact ${id} does not exist`, 0x0012, msg.artifactId);
         return;
       }
-      core.revoke(out.revoke);
+      // The cancellation is decided (and durable): the producer hears it first, then the workers
+      // are told to stop. A subtree's REVOKEs would otherwise hold the answer back for their whole pass.
       s.channel?.send({
         type: 'CANCEL_RESULT',
         stream: msg.stream,
@@ -191,6 +192,8 @@ export function handleCancel(core: Core, s: ServerSession, msg: MessageOf<'CANCE
         alreadyFinished: out.alreadyFinished,
         stopping: out.revoke.length,
       });
+      if (out.revoke.length > 256) s.channel?.flush();
+      core.revoke(out.revoke);
       for (const v of out.cancelled) core.publish(v, out.results.get(v.id));
       core.emit('cancel', { artifactId: id, subtree: msg.subtree === 1, cancelled: out.cancelled.length, stopping: out.revoke.length });
     },
