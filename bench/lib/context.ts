@@ -31,7 +31,6 @@ export interface Settings {
   recoveryLeases: number;
   resumeWindowMs: number;
   holBytes: number;
-  holWindowBytes: number;
   pendingN: number;
   /** SQLite journals every artifact: fewer, to keep the run within its time (bytes per artifact do not depend on the count). */
   pendingSqliteN: number;
@@ -61,7 +60,6 @@ export const FULL: Settings = {
   recoveryLeases: 10,
   resumeWindowMs: 5_000,
   holBytes: 100 * 2 ** 20,
-  holWindowBytes: 8 * 2 ** 20,
   pendingN: 1_000_000,
   pendingSqliteN: 200_000,
   leasesN: 10_000,
