@@ -94,9 +94,10 @@ export class Client {
     const client = new Client(conn);
     await conn.start({
       push: () => undefined,
-      up: (_w, resumed) => {
-        if (!resumed) client.#rewatch();
-      },
+      // Every reconnect, resumed or not, watches the open handles again with replay: a dropped
+      // connection took their stream listeners, and a session resumed on another coordinator
+      // (ATP_SPEC §11.8) has none of its watches there. The handle drops what it already had.
+      up: () => client.#rewatch(),
       down: () => undefined,
       closed: (err) => client.#failAll(err ?? new AtpError('ATP_ERR_UNAVAILABLE', 'the client is closed')),
     });

@@ -40,7 +40,7 @@ function startCoordinator(): Promise<{ proc: ChildProcess; url: string }> {
 
 void test(
   'three coordinators on one PostgreSQL: one killed mid-run, every artifact completes exactly once',
-  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
+  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false, timeout: 180_000 },
   async () => {
     // Start one first so that it creates the schema, then the other two.
     const first = await startCoordinator();
@@ -81,6 +81,15 @@ void test(
     while (done < handles.length / 4) await new Promise((r) => setTimeout(r, 10));
     if (process.env.ATP_DEBUG) console.error('killing; done', done);
     coords[1]!.proc.kill('SIGKILL');
+    if (process.env.ATP_DEBUG) {
+      const settled = new Set<number>();
+      results.forEach((r, i) => void r.then(() => settled.add(i)));
+      setTimeout(() => {
+        const open = handles.filter((_, i) => !settled.has(i));
+        console.error(`after 20 s: ${open.length} open:`, open.slice(0, 5).map(({ n, h }) => `${n} ${h.id} home ${Math.floor(n / PER)}`));
+        clients.forEach((c, i) => console.error(`client ${i}: connected ${String(c.connection.connected)}`));
+      }, 20_000).unref();
+    }
     const outcomes = await Promise.all(results);
 
     for (let i = 0; i < handles.length; i++) {

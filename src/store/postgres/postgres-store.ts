@@ -216,17 +216,17 @@ export class PostgresStore implements Store {
     try {
       await c.query('BEGIN');
       out = await fn(c, fx);
+      // NOTIFY inside the transaction: PostgreSQL delivers it at COMMIT, and only then. A
+      // coordinator killed between its commit and a NOTIFY sent afterwards would leave the others'
+      // watchers without the results it accepted.
+      await this.#notify(c, fx);
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
       c.release();
       throw err;
     }
-    try {
-      await this.#notify(c, fx);
-    } finally {
-      c.release();
-    }
+    c.release();
     return out;
   }
 
@@ -370,9 +370,9 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One statement, so one round trip and no explicit transaction: pick (SKIP LOCKED), update the
-   * artifacts and insert their leases in data-modifying CTEs, which commit or fail together. Each
-   * lease id is derived from one fresh id of the coordinator's generator and the row's rank
+   * One statement picks (SKIP LOCKED), updates the artifacts and inserts their leases in
+   * data-modifying CTEs; with the NOTIFY in the same transaction, four round trips per grant batch.
+   * Each lease id is derived from one fresh id of the coordinator's generator and the row's rank
    * (md5 of both: 16 opaque bytes, unique as long as that id is).
    */
   acquire(req: AcquireRequest): Promise<Grant[]> {
@@ -380,9 +380,13 @@ export class PostgresStore implements Store {
     return this.#acquire(req);
   }
 
-  async #acquire(req: AcquireRequest): Promise<Grant[]> {
+  #acquire(req: AcquireRequest): Promise<Grant[]> {
+    return this.#tx((c, fx) => this.#acquireIn(c, fx, req));
+  }
+
+  async #acquireIn(c: pg.PoolClient, fx: Effects, req: AcquireRequest): Promise<Grant[]> {
     const now = Math.round(req.now);
-    const picked = await this.#pool.query(
+    const picked = await c.query(
       `WITH cand AS (
          SELECT tenant, id, priority, seq FROM atp_artifacts
           WHERE tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
@@ -427,11 +431,7 @@ export class PostgresStore implements Store {
       deadlineAt: n(r.deadline_at),
       latePolicy: n(r.late_policy),
     }));
-    if (grants.length > 0) {
-      const fx = newEffects();
-      for (const g of grants) fx.changed.push({ tenant: g.tenant, id: g.artifactId });
-      await this.#notify(this.#pool, fx);
-    }
+    for (const g of grants) fx.changed.push({ tenant: g.tenant, id: g.artifactId });
     return grants;
   }
 
@@ -526,8 +526,8 @@ export class PostgresStore implements Store {
 
   /**
    * Results arriving together (one read of a worker's frames, several workers in one turn) are
-   * accepted by one statement and one NOTIFY: two round trips for the batch instead of about
-   * twelve per result. Anything not plain — a stale lease, a quorum, the same lease twice — goes
+   * accepted by one statement, with the NOTIFY in the same transaction: four round trips for the
+   * batch instead of about twelve per result. Anything not plain — a stale lease, a quorum, the same lease twice — goes
    * through the one-at-a-time path below, after the batch.
    */
   complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
@@ -578,13 +578,17 @@ export class PostgresStore implements Store {
 
   /**
    * Accept the results whose lease is current and whose artifact is not a quorum, in one
-   * statement (the CTEs lock, end the leases, record the results and commit together), then tell
-   * the other coordinators. Returns the outcome of each accepted one by lease id; the others are
+   * statement (the CTEs lock, end the leases and record the results), and tell the other
+   * coordinators in the same transaction. Returns the outcome of each accepted one by lease id; the others are
    * left to the one-at-a-time path.
    */
-  async #completePlain(items: readonly PendingComplete[]): Promise<Map<string, CompleteOutcome>> {
+  #completePlain(items: readonly PendingComplete[]): Promise<Map<string, CompleteOutcome>> {
+    return this.#tx((c, fx) => this.#completePlainIn(c, fx, items));
+  }
+
+  async #completePlainIn(c: pg.PoolClient, fx: Effects, items: readonly PendingComplete[]): Promise<Map<string, CompleteOutcome>> {
     const now = Math.round(Math.max(...items.map((it) => it.now)));
-    const r = await this.#pool.query(
+    const r = await c.query(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::bytea[], $5::text[]) AS u(lease_id, epoch, session_id, result, digest)),
        cur AS (
@@ -617,7 +621,6 @@ export class PostgresStore implements Store {
       ],
     );
     const out = new Map<string, CompleteOutcome>();
-    const fx = newEffects();
     for (const row of r.rows as Row[]) {
       // Not expected for an artifact that is not a quorum: other leases are ended and revoked.
       const revoke = ((row.other_leases as Row[] | null) ?? []).map((l) => ({
@@ -629,7 +632,6 @@ export class PostgresStore implements Store {
       fx.revoke.push(...revoke);
       out.set(row.done_lease_id as string, { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke });
     }
-    if (out.size > 0) await this.#notify(this.#pool, fx);
     return out;
   }
 
