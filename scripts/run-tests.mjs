@@ -40,5 +40,9 @@ if (env.ATP_PG_URL === undefined) {
   }
 }
 const concurrency = process.env.ATP_TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit', env });
+// A test that hangs fails after 5 minutes instead of holding the run (tests that need longer set their own timeout).
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(r.status ?? 1);
