@@ -86,7 +86,10 @@ void test(
       results.forEach((r, i) => void r.then(() => settled.add(i)));
       setTimeout(() => {
         const open = handles.filter((_, i) => !settled.has(i));
-        console.error(`after 20 s: ${open.length} open:`, open.slice(0, 5).map(({ n, h }) => `${n} ${h.id} home ${Math.floor(n / PER)}`));
+        console.error(
+          `after 20 s: ${open.length} open:`,
+          open.slice(0, 5).map(({ n, h }) => `${n} ${h.id} home ${Math.floor(n / PER)}`),
+        );
         clients.forEach((c, i) => console.error(`client ${i}: connected ${String(c.connection.connected)}`));
       }, 20_000).unref();
     }
