@@ -716,7 +716,7 @@ export class Coordinator implements Core {
    * is still being revoked.
    */
   revoke(orders: readonly RevokeOrder[]): void {
-    const batches = new Map<ServerSession, RevokeBatch>();
+    const batches = new Map<ServerSession, { batch: RevokeBatch; orders: RevokeOrder[] }>();
     const deadline = this.now() + this.options.cancelDeadlineMs;
     for (const o of orders) {
       const s = this.#sessions.get(o.lease.sessionId);
@@ -724,18 +724,28 @@ export class Coordinator implements Core {
       const held = s.leases.get(o.lease.leaseId);
       held?.maxDurationTimer?.cancel();
       s.leases.delete(o.lease.leaseId);
-      let batch = batches.get(s);
-      if (batch === undefined) {
+      let per = batches.get(s);
+      if (per === undefined) {
         const b: RevokeBatch = { timer: undefined, pending: 0, entries: [] };
         b.timer = this.timers.at(deadline, () => this.#revokeDeadline(s, b));
-        batches.set(s, (batch = b));
+        batches.set(s, (per = { batch: b, orders: [] }));
       }
-      const entry: Revoking = { lease: o.lease, code: o.code, batch };
-      batch.entries.push(entry);
-      batch.pending++;
+      const entry: Revoking = { lease: o.lease, code: o.code, batch: per.batch };
+      per.batch.entries.push(entry);
+      per.batch.pending++;
+      per.orders.push(o);
       s.revoking.set(o.lease.leaseId, entry);
-      this.#sendRevoke(s, o.lease, o.code, o.reason);
-      if (batch.entries.length % REVOKE_FLUSH_EVERY === 0) s.channel?.flush();
+    }
+    // Every holder in turn, REVOKE_FLUSH_EVERY frames at a time: all workers start stopping at once.
+    const sessions = [...batches];
+    for (let from = 0; sessions.length > 0; from += REVOKE_FLUSH_EVERY) {
+      for (let i = sessions.length - 1; i >= 0; i--) {
+        const [s, per] = sessions[i]!;
+        const to = Math.min(from + REVOKE_FLUSH_EVERY, per.orders.length);
+        for (let k = from; k < to; k++) this.#sendRevoke(s, per.orders[k]!.lease, per.orders[k]!.code, per.orders[k]!.reason);
+        if (to === per.orders.length) sessions.splice(i, 1);
+        if (to - from === REVOKE_FLUSH_EVERY) s.channel?.flush();
+      }
     }
   }
 
