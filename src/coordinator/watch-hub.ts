@@ -164,7 +164,7 @@ export function sendResult(ch: Channel, stream: number, id: string, r: ArtifactR
 }
 
 /** The RESULT message of a terminal artifact. */
-export function resultMessage(stream: number, id: string, r: ArtifactResult) {
+function resultMessage(stream: number, id: string, r: ArtifactResult) {
   return {
     type: 'RESULT' as const,
     stream,

@@ -210,6 +210,8 @@ export class PostgresStore implements Store {
 
   /** Run `fn` in a transaction, then tell the other coordinators what it decided. */
   async #tx<T>(fn: (c: pg.PoolClient, fx: Effects) => Promise<T>): Promise<T> {
+    // Results queued for a batch start first: transactions begin in the order of the calls.
+    this.#startCompletes();
     const c = await this.#pool.connect();
     const fx = newEffects();
     let out: T;
@@ -539,8 +541,8 @@ export class PostgresStore implements Store {
   #completes: PendingComplete[] = [];
 
   /**
-   * Start the queued results' transaction now: a transition called after them must not take the
-   * row locks first (transactions start in the order of the calls, as without batching).
+   * Start the queued results' transaction now (from #tx, before any other transaction): a
+   * transition called after them must not take the row locks first.
    */
   #startCompletes(): void {
     if (this.#completes.length > 0) this.#completeBatch();
@@ -699,7 +701,6 @@ export class PostgresStore implements Store {
   }
 
   fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, now: number): Promise<Changed | Stale> {
-    this.#startCompletes();
     return this.#tx(async (c, fx): Promise<Changed | Stale> => {
       const cur = await this.#current(c, ref);
       if ('kind' in cur) return cur;
@@ -746,7 +747,6 @@ export class PostgresStore implements Store {
   }
 
   release(ref: LeaseRef, checkpoint: Uint8Array | undefined, now: number): Promise<Changed | Stale> {
-    this.#startCompletes();
     return this.#tx(async (c, fx): Promise<Changed | Stale> => {
       const cur = await this.#current(c, ref);
       if ('kind' in cur) return cur;
@@ -766,7 +766,6 @@ export class PostgresStore implements Store {
   }
 
   loseLeases(refs: readonly LeaseRef[], code: ErrorCode, now: number): Promise<LossOutcome[]> {
-    this.#startCompletes();
     if (refs.length === 0) return Promise.resolve([]);
     return this.#tx(async (c, fx) => {
       const out: LossOutcome[] = [];
@@ -781,7 +780,6 @@ export class PostgresStore implements Store {
   }
 
   partial(ref: LeaseRef, seq: number, data: Uint8Array, _now: number): Promise<PartialOutcome> {
-    this.#startCompletes();
     return this.#tx(async (c, fx): Promise<PartialOutcome> => {
       const cur = await this.#current(c, ref);
       if ('kind' in cur) return cur;
@@ -798,7 +796,6 @@ export class PostgresStore implements Store {
   }
 
   checkpoint(ref: LeaseRef, data: Uint8Array, _now: number): Promise<{ kind: 'ok' } | Stale> {
-    this.#startCompletes();
     return this.#tx(async (c): Promise<{ kind: 'ok' } | Stale> => {
       const cur = await this.#current(c, ref);
       if ('kind' in cur) return cur;
@@ -812,7 +809,6 @@ export class PostgresStore implements Store {
   }
 
   cancel(tenant: string, id: string, subtree: boolean, reason: string, now: number): Promise<CancelOutcome> {
-    this.#startCompletes();
     return this.#tx(async (c, fx) => {
       const out: CancelOutcome = { found: false, cancelled: [], alreadyFinished: 0, revoke: [], results: new Map() };
       const rows = subtree
@@ -856,7 +852,6 @@ export class PostgresStore implements Store {
   }
 
   expire(tenant: string, id: string, now: number): Promise<Changed | undefined> {
-    this.#startCompletes();
     return this.#tx(async (c, fx): Promise<Changed | undefined> => {
       const a = await c.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE', [tenant, id]);
       const art = a.rows[0] as Row | undefined;

@@ -408,7 +408,8 @@ export class SqliteStore extends MemoryStore {
 
 /** A byte array that owns exactly its bytes: a posted view would carry its whole buffer along. */
 function compact(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
+  // new Uint8Array(view) copies (Buffer#slice would not).
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
 function compactAll(params: Param[]): Param[] {
