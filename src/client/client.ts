@@ -121,7 +121,7 @@ export class Client {
     return new Promise<ArtifactHandle>((resolve, reject) =>
       this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => {
         try {
-          this.#submitWith(spec, payload, digest).then(resolve, reject);
+          this.#submitWith(spec, payload, digest, resolve, reject);
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }
@@ -129,10 +129,16 @@ export class Client {
     );
   }
 
-  #submitWith(spec: SubmitSpec, payload: Uint8Array, digest: Uint8Array | undefined): Promise<ArtifactHandle> {
+  /** Send the SUBMIT and settle the submit's promise with its answer (one promise per submit). */
+  #submitWith(
+    spec: SubmitSpec,
+    payload: Uint8Array,
+    digest: Uint8Array | undefined,
+    resolve: (h: ArtifactHandle) => void,
+    reject: (err: Error) => void,
+  ): void {
     const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(digest!);
-    if (idBytes.length !== 16)
-      return Promise.reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+    if (idBytes.length !== 16) return reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
     const id = toHex(idBytes);
     let latePolicy: number = LatePolicy.REJECT;
     let quorumK = 0;
@@ -164,50 +170,48 @@ export class Client {
       tags: spec.tags ?? [],
       payload,
     };
-    return new Promise<ArtifactHandle>((resolve, reject) => {
-      let accepted = false;
-      conn.listen(stream, (m) => {
-        switch (m.type) {
-          case 'ACCEPTED':
-            accepted = true;
-            handle.accepted(toHex(m.digest.value), ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', m.duplicate === 1);
-            if (follow === 'none') conn.unlisten(stream);
-            else {
-              this.#handles.set(id, handle);
-              handle.watchStream = stream;
-            }
-            resolve(handle);
-            return;
-          case 'ERROR': {
-            conn.unlisten(stream);
-            const err = new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id });
-            if (!accepted) return reject(err);
-            // A lost connection: the handle is watched again after the reconnect (#rewatch).
-            if (err.code === 'ATP_ERR_UNAVAILABLE') return;
-            // After ACCEPTED, an ERROR ends what the SUBMIT's watch follows: a RESULT larger than this
-            // client accepts (ATP_ERR_PAYLOAD_TOO_LARGE), say. handle.result() rejects with it.
-            if (this.#handles.get(id) === handle) this.#handles.delete(id);
-            handle.fail(err);
-            return;
+    let accepted = false;
+    conn.listen(stream, (m) => {
+      switch (m.type) {
+        case 'ACCEPTED':
+          accepted = true;
+          handle.accepted(toHex(m.digest.value), ARTIFACT_STATE_NAMES[m.state] ?? 'UNKNOWN', m.duplicate === 1);
+          if (follow === 'none') conn.unlisten(stream);
+          else {
+            this.#handles.set(id, handle);
+            handle.watchStream = stream;
           }
-          default:
-            this.#event(handle, m, stream);
+          resolve(handle);
+          return;
+        case 'ERROR': {
+          conn.unlisten(stream);
+          const err = new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id });
+          if (!accepted) return reject(err);
+          // A lost connection: the handle is watched again after the reconnect (#rewatch).
+          if (err.code === 'ATP_ERR_UNAVAILABLE') return;
+          // After ACCEPTED, an ERROR ends what the SUBMIT's watch follows: a RESULT larger than this
+          // client accepts (ATP_ERR_PAYLOAD_TOO_LARGE), say. handle.result() rejects with it.
+          if (this.#handles.get(id) === handle) this.#handles.delete(id);
+          handle.fail(err);
+          return;
         }
-      });
-      let sent: boolean;
-      try {
-        sent = conn.send(msg);
-      } catch (err) {
-        // ATP_ERR_PAYLOAD_TOO_LARGE: more than the coordinator accepts; nothing was sent.
-        conn.unlisten(stream);
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      if (!sent) {
-        conn.unlisten(stream);
-        reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
+        default:
+          this.#event(handle, m, stream);
       }
     });
+    let sent: boolean;
+    try {
+      sent = conn.send(msg);
+    } catch (err) {
+      // ATP_ERR_PAYLOAD_TOO_LARGE: more than the coordinator accepts; nothing was sent.
+      conn.unlisten(stream);
+      reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (!sent) {
+      conn.unlisten(stream);
+      reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
+    }
   }
 
   #event(handle: ArtifactHandle, m: Message, stream: number): void {
