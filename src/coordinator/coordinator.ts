@@ -6,14 +6,14 @@
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { AtpError, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { IdGenerator, equalBytes, fromHex, randomId, sha256, toHex } from '../internal/ids.js';
+import { IdGenerator, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
 import { Channel } from '../protocol/channel.js';
 import type { ArtifactResult, ArtifactView, ExternalEvent, Grant, RevokeOrder, Store } from '../store/store.js';
 import { listen } from '../transport/url.js';
 import type { ListenOptions } from '../transport/url.js';
 import type { Listener, Transport } from '../transport/transport.js';
-import { GoawayMode, Limits, PROTOCOL_VERSION, Role, specOf } from '../wire/index.js';
+import { Capability, GoawayMode, Limits, PROTOCOL_VERSION, REVOKE_ENTRY_BYTES, Role, specOf } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
 import type { Core } from './core.js';
 import { resolveOptions } from './options.js';
@@ -40,6 +40,10 @@ export const COORDINATOR_DIAGNOSTICS = 'atp:coordinator';
 const diag = diagnosticsChannel(COORDINATOR_DIAGNOSTICS);
 /** A batch of revokes is written to its worker every this many frames, not only at the end. */
 const REVOKE_FLUSH_EVERY = 256;
+/** Optional features this coordinator agrees to (ATP_REGISTRY §5). */
+const SUPPORTED_CAPABILITIES: ReadonlySet<string> = new Set([Capability.REVOKE_BATCH]);
+const REVOKE_LEASE_ID = new Uint8Array(16);
+const REVOKE_ARTIFACT_ID = new Uint8Array(16);
 
 const WORKER_FRAMES = new Set(['CREDIT', 'RENEW', 'PARTIAL', 'CHECKPOINT', 'COMPLETE', 'FAIL', 'RELEASE', 'REVOKE_ACK']);
 
@@ -250,6 +254,9 @@ export class Coordinator implements Core {
     s.credits = hello.credits;
     s.lastRenewAt = now;
     const idle = Math.min(...[hello.idleTimeoutMs, o.idleTimeoutMs].filter((v) => v > 0));
+    // ATP_REGISTRY §5: a capability is on for this connection when both sides list it.
+    const capabilities = hello.capabilities.filter((c) => SUPPORTED_CAPABILITIES.has(c));
+    s.revokeBatch = capabilities.includes(Capability.REVOKE_BATCH);
     ch.send({
       type: 'WELCOME',
       stream: 0,
@@ -265,7 +272,7 @@ export class Coordinator implements Core {
       resumeWindowMs: o.resumeWindowMs,
       cancelDeadlineMs: o.cancelDeadlineMs,
       agent: o.agent,
-      capabilities: [],
+      capabilities,
     });
     ch.setMaxFrameBytes(o.maxFrameBytes);
     if (Number.isFinite(idle)) ch.setIdleTimeout(idle);
@@ -736,16 +743,36 @@ export class Coordinator implements Core {
       per.orders.push(o);
       s.revoking.set(o.lease.leaseId, entry);
     }
-    // Every holder in turn, REVOKE_FLUSH_EVERY frames at a time: all workers start stopping at once.
+    // Every holder in turn, REVOKE_FLUSH_EVERY leases at a time: all workers start stopping at once.
     const sessions = [...batches];
     for (let from = 0; sessions.length > 0; from += REVOKE_FLUSH_EVERY) {
       for (let i = sessions.length - 1; i >= 0; i--) {
         const [s, per] = sessions[i]!;
         const to = Math.min(from + REVOKE_FLUSH_EVERY, per.orders.length);
-        for (let k = from; k < to; k++) this.#sendRevoke(s, per.orders[k]!.lease, per.orders[k]!.code, per.orders[k]!.reason);
+        this.#sendRevokes(s, per.orders, from, to);
         if (to === per.orders.length) sessions.splice(i, 1);
         if (to - from === REVOKE_FLUSH_EVERY) s.channel?.flush();
       }
+    }
+  }
+
+  /**
+   * REVOKEs for orders[from, to) of one holder. With revoke-batch, orders that share their code and
+   * reason (all of a subtree cancel) go in one REVOKE, the first in its fields and the others in
+   * `more` (ATP_WIRE §6.31); otherwise one REVOKE each.
+   */
+  #sendRevokes(s: ServerSession, orders: readonly RevokeOrder[], from: number, to: number): void {
+    let k = from;
+    while (k < to) {
+      const o = orders[k]!;
+      const reason = o.reason.slice(0, 1000);
+      let end = k + 1;
+      if (s.revokeBatch) {
+        const last = Math.min(to, k + Limits.MAX_REVOKE_BATCH);
+        while (end < last && orders[end]!.code === o.code && orders[end]!.reason === o.reason) end++;
+      }
+      this.#sendRevoke(s, o.lease, o.code, reason, end - k > 1 ? packRevokes(orders, k + 1, end) : undefined);
+      k = end;
     }
   }
 
@@ -771,17 +798,26 @@ export class Coordinator implements Core {
     }
   }
 
-  #sendRevoke(s: ServerSession, lease: { leaseId: string; epoch: number; artifactId: string }, code: ErrorCode, reason: string): void {
-    s.channel?.send({
+  /** `reason`: at most 1000 characters. The ids are decoded into scratch bytes: a REVOKE is encoded at once. */
+  #sendRevoke(
+    s: ServerSession,
+    lease: { leaseId: string; epoch: number; artifactId: string },
+    code: ErrorCode,
+    reason: string,
+    more?: Uint8Array,
+  ): void {
+    const msg: MessageOf<'REVOKE'> = {
       type: 'REVOKE',
       stream: 0,
-      leaseId: fromHex(lease.leaseId),
+      leaseId: hexIdInto(lease.leaseId, REVOKE_LEASE_ID),
       epoch: lease.epoch,
-      artifactId: fromHex(lease.artifactId),
+      artifactId: hexIdInto(lease.artifactId, REVOKE_ARTIFACT_ID),
       code: wireCodeOf(code),
       deadlineMs: this.options.cancelDeadlineMs,
-      reason: reason.slice(0, 1000),
-    });
+      reason,
+    };
+    if (more !== undefined) msg.more = more;
+    s.channel?.send(msg);
   }
 
   revokedCode(s: ServerSession, leaseId: string): ErrorCode | undefined {
@@ -867,4 +903,17 @@ export class Coordinator implements Core {
     this.timers.clear();
     await this.store.close();
   }
+}
+
+/** REVOKE.more for orders[from, to): 36 bytes each, leaseId, epoch (u32), artifactId (ATP_WIRE §6.31). */
+function packRevokes(orders: readonly RevokeOrder[], from: number, to: number): Uint8Array {
+  const out = new Uint8Array((to - from) * REVOKE_ENTRY_BYTES);
+  const view = new DataView(out.buffer);
+  for (let k = from, off = 0; k < to; k++, off += REVOKE_ENTRY_BYTES) {
+    const l = orders[k]!.lease;
+    hexIdInto(l.leaseId, out.subarray(off, off + 16));
+    view.setUint32(off + 16, l.epoch);
+    hexIdInto(l.artifactId, out.subarray(off + 20, off + 36));
+  }
+  return out;
 }

@@ -81,6 +81,8 @@ export class ServerSession {
   readonly clientMaxFrameBytes: number;
   pings = 0;
   pingWindowStart = 0;
+  /** The connection agreed revoke-batch: one REVOKE names many leases (ATP_WIRE §6.31). */
+  revokeBatch = false;
 
   constructor(init: {
     id: string;

@@ -8,6 +8,7 @@ import type { ErrorCode } from '../errors.js';
 import { fromHex, toHex } from '../internal/ids.js';
 import type { Changed, LeaseRef, Stale } from '../store/store.js';
 import type { MessageOf } from '../wire/index.js';
+import { REVOKE_ACK_ENTRY_BYTES } from '../wire/constants.js';
 import type { Core } from './core.js';
 import type { ServerSession } from './session.js';
 
@@ -216,20 +217,36 @@ export function handleRelease(core: Core, s: ServerSession, msg: MessageOf<'RELE
   );
 }
 
-/** REVOKE_ACK (ATP_SPEC §8.3). */
+/** REVOKE_ACK (ATP_SPEC §8.3), with the leases of its `more` extension (revoke-batch, ATP_WIRE §6.32). */
 export function handleRevokeAck(core: Core, s: ServerSession, msg: MessageOf<'REVOKE_ACK'>): void {
-  const hex = toHex(msg.leaseId);
+  const more = msg.more;
+  if (more !== undefined && more.length % REVOKE_ACK_ENTRY_BYTES !== 0) {
+    s.channel?.fail(
+      new AtpError('ATP_ERR_PROTOCOL', `REVOKE_ACK.more is ${more.length} bytes, not a multiple of ${REVOKE_ACK_ENTRY_BYTES}`),
+    );
+    return;
+  }
+  revokeAcked(core, s, msg.stream, msg.leaseId, msg.epoch);
+  if (more === undefined) return;
+  const view = new DataView(more.buffer, more.byteOffset, more.byteLength);
+  for (let off = 0; off < more.length; off += REVOKE_ACK_ENTRY_BYTES) {
+    revokeAcked(core, s, msg.stream, more.subarray(off, off + 16), view.getUint32(off + 16));
+  }
+}
+
+function revokeAcked(core: Core, s: ServerSession, stream: number, leaseId: Uint8Array, epoch: number): void {
+  const hex = toHex(leaseId);
   const r = s.revoking.get(hex);
-  if (r === undefined || r.lease.epoch !== msg.epoch) {
+  if (r === undefined || r.lease.epoch !== epoch) {
     // ATP_SPEC §5.7, §8.3: only a lease of this session being revoked, before its deadline, can be
     // acknowledged. A late acknowledgement (the lease was fenced) or one naming any other lease gets
     // LEASE_LOST with the most specific reason known, and changes nothing.
-    core.store.leaseStatus(refOf(s, msg.leaseId, msg.epoch)).then(
+    core.store.leaseStatus(refOf(s, leaseId, epoch)).then(
       (st) => {
         const code = st.kind === 'stale' ? st.code : 'ATP_ERR_STALE_LEASE';
         const artifactId = st.kind === 'stale' ? st.artifactId : st.lease.artifactId;
-        sendLeaseLost(s, msg.stream, msg.leaseId, msg.epoch, artifactId, code, `lease ${hex} epoch ${msg.epoch} is not being revoked`);
-        core.emit('stale', { sessionId: s.id, leaseId: hex, epoch: msg.epoch, code, frame: 'REVOKE_ACK' });
+        sendLeaseLost(s, stream, leaseId, epoch, artifactId, code, `lease ${hex} epoch ${epoch} is not being revoked`);
+        core.emit('stale', { sessionId: s.id, leaseId: hex, epoch, code, frame: 'REVOKE_ACK' });
       },
       (err: unknown) => core.fault('revoke ack', err, s),
     );
@@ -240,5 +257,5 @@ export function handleRevokeAck(core: Core, s: ServerSession, msg: MessageOf<'RE
     r.batch.timer?.cancel();
     r.batch.timer = undefined;
   }
-  core.emit('revoke-ack', { sessionId: s.id, leaseId: hex, epoch: msg.epoch });
+  core.emit('revoke-ack', { sessionId: s.id, leaseId: hex, epoch });
 }

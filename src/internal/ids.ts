@@ -14,6 +14,24 @@ export function fromHex(hex: string): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/**
+ * Decode a 32-character hex id into `out` (16 bytes) and return it: no allocation, for ids that are
+ * encoded into a frame at once (a subtree cancel writes two per REVOKE). Throws like fromHex.
+ */
+export function hexIdInto(hex: string, out: Uint8Array): Uint8Array {
+  if (hex.length !== 32) throw new RangeError(`not a 16-byte hex id: ${JSON.stringify(hex.slice(0, 40))}`);
+  for (let i = 0; i < 16; i++) {
+    const hi = HEX_VALUE[hex.charCodeAt(2 * i)] ?? 16;
+    const lo = HEX_VALUE[hex.charCodeAt(2 * i + 1)] ?? 16;
+    if ((hi | lo) > 15) throw new RangeError(`not a hex string: ${JSON.stringify(hex)}`);
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+const HEX_VALUE = new Uint8Array(128).fill(16);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = HEX_VALUE[65 + i] = 10 + i;
+
 /** The 16 zero bytes that mean "no id". */
 export const ZERO_ID = new Uint8Array(16);
 /** Hex of ZERO_ID. */

@@ -38,6 +38,8 @@ export interface ClientConnectionOptions {
   /** Framing options: the message size this side accepts, the fragment size and the receive window. */
   channel?: Pick<ChannelOptions, 'maxMessageBytes' | 'fragmentBytes' | 'receiveWindowBytes'>;
   agent?: string;
+  /** Optional features to offer in HELLO (ATP_REGISTRY §5); on when WELCOME lists them too. */
+  capabilities?: readonly string[];
 }
 
 /** Handlers of a client connection's owner. */
@@ -158,7 +160,7 @@ export class ClientConnection {
         idleTimeoutMs: 0,
         agent: o.agent ?? `atp-ts/0.1 node/${process.versions.node}`,
         kinds: [...(o.kinds ?? [])],
-        capabilities: [],
+        capabilities: [...(o.capabilities ?? [])],
       };
       if (o.authToken !== undefined) hello.authToken = new TextEncoder().encode(o.authToken);
       if (prev !== undefined) {
@@ -298,6 +300,11 @@ export class ClientConnection {
         reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected'));
       }
     });
+  }
+
+  /** The peer broke a rule the channel cannot see (a malformed extension): GOAWAY(ATP_ERR_PROTOCOL) and close. */
+  fail(message: string): void {
+    this.#channel?.fail(new AtpError('ATP_ERR_PROTOCOL', message));
   }
 
   /** Drop the connection without GOAWAY (to simulate a crash in tests). */

@@ -57,12 +57,27 @@ export const Limits = {
   MAX_CAPABILITIES: 64,
   /** Lease ids per RENEW. */
   MAX_RENEW_IDS: 65536,
+  /**
+   * revoke-batch: leases one REVOKE or REVOKE_ACK names in its `more` extension (ATP_WIRE §6.31), so
+   * that it stays a small control frame (under 16 KiB, never fragmented).
+   */
+  MAX_REVOKE_BATCH: 256,
   /** Opaque tokens. */
   MAX_TOKEN_BYTES: 4096,
   MAX_RESUME_TOKEN_BYTES: 64,
   /** 2^53 - 1: the largest u64 value ATP carries. */
   MAX_U53: Number.MAX_SAFE_INTEGER,
 } as const;
+
+/** Registered capability names (ATP_REGISTRY §5). */
+export const Capability = {
+  /** One REVOKE, and one REVOKE_ACK, for many leases (ATP_WIRE §6.31, §6.32). */
+  REVOKE_BATCH: 'revoke-batch',
+} as const;
+
+/** revoke-batch: bytes per entry of REVOKE.more (leaseId, epoch, artifactId) and REVOKE_ACK.more (leaseId, epoch). */
+export const REVOKE_ENTRY_BYTES = 36;
+export const REVOKE_ACK_ENTRY_BYTES = 20;
 
 /** ATP_SPEC §3.4: artifact states, as carried in STATE, ACCEPTED and RESULT. */
 export const ArtifactState = {

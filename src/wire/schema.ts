@@ -416,7 +416,15 @@ export const MESSAGES = {
       f('deadlineMs', 'u32', 'Time to acknowledge before the lease is fenced anyway.'),
       f('reason', 'str', 'Human-readable reason.', L.MAX_REASON_BYTES),
     ],
-    ext: [],
+    ext: [
+      x(
+        0x0001,
+        'more',
+        'sbytes',
+        'revoke-batch: more leases revoked alike, 36 bytes each (leaseId, epoch, artifactId).',
+        L.MAX_REVOKE_BATCH * 36,
+      ),
+    ],
   },
   REVOKE_ACK: {
     code: 0x002b,
@@ -424,7 +432,7 @@ export const MESSAGES = {
     role: 'worker',
     doc: 'The handler of a revoked lease has stopped.',
     fields: [...leaseRef],
-    ext: [],
+    ext: [x(0x0001, 'more', 'sbytes', 'revoke-batch: more stopped leases, 20 bytes each (leaseId, epoch).', L.MAX_REVOKE_BATCH * 20)],
   },
   ACK: {
     code: 0x002c,

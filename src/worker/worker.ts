@@ -11,7 +11,7 @@ import { ownedBytes } from '../internal/bytes.js';
 import { toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
-import { GoawayMode, Role } from '../wire/index.js';
+import { Capability, GoawayMode, Limits, REVOKE_ACK_ENTRY_BYTES, REVOKE_ENTRY_BYTES, Role } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
 import type { HandlerContext, LeasedArtifact } from './handler-types.js';
 
@@ -85,12 +85,24 @@ const enc = new TextEncoder();
  */
 function abortLease(a: Active, code: ErrorCode, message: string): void {
   if (a.abortReason !== undefined) return;
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  a.abortReason = new AtpError(code, message);
-  Error.stackTraceLimit = limit;
+  a.abortReason = abortReason(code, message);
   a.controller?.abort(a.abortReason);
 }
+
+/**
+ * The reason a handler's signal carries: one stackless AtpError shared by consecutive aborts with
+ * the same code and message (the thousands of REVOKEs of one subtree cancel), so that a revoke
+ * costs the signal and not an error object each.
+ */
+function abortReason(code: ErrorCode, message: string): AtpError {
+  if (lastReason?.code === code && lastReason.message === message) return lastReason;
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  lastReason = new AtpError(code, message);
+  Error.stackTraceLimit = limit;
+  return lastReason;
+}
+let lastReason: AtpError | undefined;
 
 /** The ctx of one lease (HandlerContext). */
 class LeaseContext implements HandlerContext {
@@ -245,6 +257,7 @@ export class Worker {
       ...(o.fallbackUrls !== undefined ? { fallbackUrls: o.fallbackUrls } : {}),
       roles: Role.WORKER | (o.producer ? Role.PRODUCER | Role.OBSERVER : 0),
       kinds: [...this.#handlers.keys()],
+      capabilities: [Capability.REVOKE_BATCH],
       credits: () => this.#freeSlots(),
       clock: this.#clock,
       ...(o.nodeId !== undefined ? { nodeId: o.nodeId } : {}),
@@ -295,6 +308,58 @@ export class Worker {
     }
   }
 
+  /** ATP_SPEC §8.3: stop the handler; a lease not held (or of another epoch) is acknowledged at once. */
+  #revoke(leaseId: Uint8Array, epoch: number, code: ErrorCode, reason: string): void {
+    const a = this.#active.get(toHex(leaseId));
+    if (a === undefined || a.lease.epoch !== epoch) {
+      if (this.#conn !== undefined) this.#ackRevoke(this.#conn, leaseId, epoch);
+      return;
+    }
+    a.revoked = true;
+    abortLease(a, code, reason);
+  }
+
+  /**
+   * REVOKE_ACK for one lease. With revoke-batch agreed, the leases whose handlers stopped while one
+   * callback ran are acknowledged together, in REVOKE_ACKs of up to MAX_REVOKE_BATCH leases.
+   */
+  #ackRevoke(conn: ClientConnection, leaseId: Uint8Array, epoch: number): void {
+    if (conn.welcome?.capabilities.includes(Capability.REVOKE_BATCH) !== true) {
+      conn.send({ type: 'REVOKE_ACK', stream: 0, leaseId, epoch });
+      return;
+    }
+    const at = this.#acksOwed * REVOKE_ACK_ENTRY_BYTES;
+    if (at + REVOKE_ACK_ENTRY_BYTES > this.#acks.length) {
+      const grown = new Uint8Array(Math.max(64 * REVOKE_ACK_ENTRY_BYTES, 2 * this.#acks.length));
+      grown.set(this.#acks.subarray(0, at));
+      this.#acks = grown;
+    }
+    this.#acks.set(leaseId, at);
+    new DataView(this.#acks.buffer).setUint32(at + 16, epoch);
+    if (this.#acksOwed++ > 0) return;
+    queueMicrotask(() => {
+      const n = this.#acksOwed;
+      const bytes = this.#acks;
+      this.#acksOwed = 0;
+      this.#acks = new Uint8Array(0);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < n; i += Limits.MAX_REVOKE_BATCH) {
+        const end = Math.min(n, i + Limits.MAX_REVOKE_BATCH);
+        const at0 = i * REVOKE_ACK_ENTRY_BYTES;
+        const msg: MessageOf<'REVOKE_ACK'> = {
+          type: 'REVOKE_ACK',
+          stream: 0,
+          leaseId: bytes.subarray(at0, at0 + 16),
+          epoch: view.getUint32(at0 + 16),
+        };
+        if (end - i > 1) msg.more = bytes.subarray(at0 + REVOKE_ACK_ENTRY_BYTES, end * REVOKE_ACK_ENTRY_BYTES);
+        conn.send(msg);
+      }
+    });
+  }
+  #acks = new Uint8Array(0);
+  #acksOwed = 0;
+
   #renew(): void {
     this.#conn?.send({ type: 'RENEW', stream: this.#conn.nextStream(), leaseIds: [] });
   }
@@ -304,13 +369,20 @@ export class Worker {
       case 'LEASE':
         return this.#onLease(msg);
       case 'REVOKE': {
-        const a = this.#active.get(toHex(msg.leaseId));
-        if (a === undefined || a.lease.epoch !== msg.epoch) {
-          this.#conn?.send({ type: 'REVOKE_ACK', stream: 0, leaseId: msg.leaseId, epoch: msg.epoch });
+        const code = codeOfWire(msg.code);
+        const reason = msg.reason || 'revoked';
+        this.#revoke(msg.leaseId, msg.epoch, code, reason);
+        // revoke-batch (ATP_WIRE §6.31): the other leases revoked alike.
+        const more = msg.more;
+        if (more === undefined) return;
+        if (more.length % REVOKE_ENTRY_BYTES !== 0) {
+          this.#conn?.fail(`REVOKE.more is ${more.length} bytes, not a multiple of ${REVOKE_ENTRY_BYTES}`);
           return;
         }
-        a.revoked = true;
-        abortLease(a, codeOfWire(msg.code), msg.reason || 'revoked');
+        const view = new DataView(more.buffer, more.byteOffset, more.byteLength);
+        for (let off = 0; off < more.length; off += REVOKE_ENTRY_BYTES) {
+          this.#revoke(more.subarray(off, off + 16), view.getUint32(off + 16), code, reason);
+        }
         return;
       }
       case 'LEASE_LOST': {
@@ -405,7 +477,7 @@ export class Worker {
     // reads the REVOKE sent again, and the coordinator answers that RENEW with LEASE_LOST (§5.8-1)
     // while it still waits for the acknowledgement.
     if (a.revoked) {
-      conn.send({ type: 'REVOKE_ACK', stream: 0, leaseId, epoch });
+      this.#ackRevoke(conn, leaseId, epoch);
       return done();
     }
     if (a.lost) return done();
