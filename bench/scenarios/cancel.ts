@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, until, verdict, workerStats } from '../lib/context.js';
 import type { ChildEvent } from '../lib/ipc.js';
-import type { Proc } from '../lib/proc.js';
+import { Proc } from '../lib/proc.js';
+import { nowNs } from '../lib/ipc.js';
 import type { Summary } from '../lib/stats.js';
 import { summarize } from '../lib/stats.js';
 
@@ -131,6 +132,26 @@ export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): 
   }
 }
 
+/**
+ * The floor of the subtree row on this machine: N AbortSignals with one listener each, spread over the
+ * same number of fresh processes, all aborted at once; from the request to the last listener.
+ */
+async function abortFloor(b: Bench, n: number): Promise<number> {
+  const per = Math.ceil(n / b.settings.workers);
+  const procs = await Promise.all(
+    Array.from({ length: b.settings.workers }, (_, i) => Proc.start('abort-floor', `abort-floor-${i}`, { n: per })),
+  );
+  try {
+    const t0 = nowNs();
+    const out = await Promise.all(procs.map((p) => p.request<{ t0: number; lastNs: number; fired: number }>('abortAll', {})));
+    const fired = out.reduce((a, o) => a + o.fired, 0);
+    b.expect('abort floor', fired === per * procs.length, `${fired} signals fired, expected ${per * procs.length}`);
+    return (Math.max(...out.map((o) => o.lastNs)) - t0) / 1e6;
+  } finally {
+    await stopProcs(...procs);
+  }
+}
+
 /** Scenario 4 with its rows. */
 export async function cancel(b: Bench): Promise<void> {
   const s = b.settings;
@@ -144,6 +165,9 @@ export async function cancel(b: Bench): Promise<void> {
     tree[store] = await subtree(b, store, s.subtreeN);
     console.log(`    CANCEL_RESULT ${tree[store].toResultMs.toFixed(1)} ms, all signals ${tree[store].toAllSignalsMs.toFixed(1)} ms`);
   }
+  console.log(`  floor: ${fmt.int(s.subtreeN)} AbortSignals fired in ${s.workers} fresh processes ...`);
+  const floorMs = await abortFloor(b, s.subtreeN);
+  console.log(`    ${floorMs.toFixed(1)} ms`);
   let bullRemove: Summary | undefined;
   let bullFlow: { ms: number; before: Record<string, number>; after: Record<string, number> } | undefined;
   if (b.redis !== undefined) {
@@ -170,7 +194,7 @@ export async function cancel(b: Bench): Promise<void> {
       await stopProcs(driver);
     }
   }
-  b.raw['cancel'] = { one, subtree: tree, bullRemove, bullFlow };
+  b.raw['cancel'] = { one, subtree: tree, bullRemove, bullFlow, abortFloorMs: floorMs };
   const label = `4. cancel (one leased: n=${fmt.int(s.cancelN)}; pending: n=${fmt.int(s.cancelPendingN)})`;
   const sig = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].signal.p50)} / ${fmt.us(one[k].signal.p99)}`;
   const sigOk = b.stores.every((k) => (one[k]?.signal.p99 ?? Infinity) < 1000);
@@ -215,5 +239,11 @@ export async function cancel(b: Bench): Promise<void> {
     bullmq: bullFlow && `${fmt.ms(bullFlow.ms)} (waiting jobs only)`,
     target: s.subtreeN === 10_000 ? '< 50 ms' : '< 50 ms (at 10,000)',
     result: s.subtreeN === 10_000 ? verdict(treeOk) : '',
+  });
+  b.row({
+    scenario: tlabel,
+    metric: `floor: ${fmt.int(s.subtreeN)} AbortSignals, one listener each, aborted in ${s.workers} fresh processes at once (no ATP)`,
+    memory: fmt.ms(floorMs),
+    sqlite: fmt.ms(floorMs),
   });
 }
