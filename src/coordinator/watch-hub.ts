@@ -16,11 +16,39 @@ function keyOf(tenant: string, id: string): string {
   return tenant === '' ? id : `${tenant}/${id}`;
 }
 
+/**
+ * The watches under one key: the watch itself while there is one (the SUBMIT that follows its own
+ * artifact, by far the most common case, then costs no Set), a Set from the second on.
+ */
+type Watches = Watch | Set<Watch>;
+
+function addWatch(m: Map<string, Watches>, key: string, w: Watch): void {
+  const cur = m.get(key);
+  if (cur === undefined) m.set(key, w);
+  else if (cur instanceof Set) cur.add(w);
+  else if (cur !== w) m.set(key, new Set([cur, w]));
+}
+
+function removeWatch(m: Map<string, Watches>, key: string, w: Watch): void {
+  const cur = m.get(key);
+  if (cur === w) m.delete(key);
+  else if (cur instanceof Set) {
+    cur.delete(w);
+    if (cur.size === 0) m.delete(key);
+  }
+}
+
+function pushWatches(out: Watch[], v: Watches | undefined): void {
+  if (v === undefined) return;
+  if (v instanceof Set) for (const w of v) out.push(w);
+  else out.push(v);
+}
+
 /** The watch registry. */
 export class WatchHub {
-  readonly #byArtifact = new Map<string, Set<Watch>>();
-  readonly #bySubtree = new Map<string, Set<Watch>>();
-  readonly #byTag = new Map<string, Set<Watch>>();
+  readonly #byArtifact = new Map<string, Watches>();
+  readonly #bySubtree = new Map<string, Watches>();
+  readonly #byTag = new Map<string, Watches>();
 
   /** True when some subtree watch exists (then ancestors must be looked up on each change). */
   get hasSubtreeWatches(): boolean {
@@ -34,21 +62,13 @@ export class WatchHub {
 
   /** Register a watch. */
   add(w: Watch): void {
-    const m = w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag;
-    let s = m.get(w.key);
-    if (s === undefined) m.set(w.key, (s = new Set()));
-    s.add(w);
+    addWatch(w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag, w.key, w);
     w.session.watches.set(w.stream, w);
   }
 
   /** Remove a watch. */
   remove(w: Watch): void {
-    const m = w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag;
-    const s = m.get(w.key);
-    if (s !== undefined) {
-      s.delete(w);
-      if (s.size === 0) m.delete(w.key);
-    }
+    removeWatch(w.scope === 1 ? this.#byArtifact : w.scope === 2 ? this.#bySubtree : this.#byTag, w.key, w);
     if (w.session.watches.get(w.stream) === w) w.session.watches.delete(w.stream);
   }
 
@@ -70,6 +90,7 @@ export class WatchHub {
     if (this.#bySubtree.size > 0 || this.#byTag.size > 0) return true;
     const direct = this.#byArtifact.get(keyOf(tenant, id));
     if (direct === undefined) return false;
+    if (!(direct instanceof Set)) return direct.states;
     for (const w of direct) if (w.states) return true;
     return false;
   }
@@ -77,21 +98,13 @@ export class WatchHub {
   /** Watches that match a change of this artifact. */
   matching(view: ArtifactView, ancestors: readonly string[]): Watch[] {
     const out: Watch[] = [];
-    const direct = this.#byArtifact.get(keyOf(view.tenant, view.id));
-    if (direct !== undefined) out.push(...direct);
+    pushWatches(out, this.#byArtifact.get(keyOf(view.tenant, view.id)));
     if (this.#bySubtree.size > 0) {
-      const own = this.#bySubtree.get(keyOf(view.tenant, view.id));
-      if (own !== undefined) out.push(...own);
-      for (const a of ancestors) {
-        const s = this.#bySubtree.get(keyOf(view.tenant, a));
-        if (s !== undefined) out.push(...s);
-      }
+      pushWatches(out, this.#bySubtree.get(keyOf(view.tenant, view.id)));
+      for (const a of ancestors) pushWatches(out, this.#bySubtree.get(keyOf(view.tenant, a)));
     }
     if (this.#byTag.size > 0) {
-      for (const t of view.tags) {
-        const s = this.#byTag.get(`${view.tenant}\0${t}`);
-        if (s !== undefined) out.push(...s);
-      }
+      for (const t of view.tags) pushWatches(out, this.#byTag.get(`${view.tenant}\0${t}`));
     }
     return out;
   }

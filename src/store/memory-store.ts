@@ -159,12 +159,15 @@ for (const name of Object.keys(COLD_DEFAULTS) as Array<keyof ColdFields>) {
   });
 }
 
-interface Ended {
-  key: string;
-  epoch: number;
-  code: ErrorCode;
-  /** The session that held it: only that session may deliver a late result (ATP_SPEC §10.2). */
-  sessionId: string;
+/**
+ * A lease by id: held, or ended and still remembered (for the specific stale reason and for a late
+ * result, ATP_SPEC §10.2, which only the session that held it may deliver). An ended lease stays in
+ * the same map, marked, until ENDED_MEMORY later ends push it out: no second map to grow and shrink.
+ */
+interface LeaseEntry {
+  readonly lease: LeaseRecord;
+  readonly rec: ArtifactRecord;
+  ended: ErrorCode | null;
 }
 
 const TERMINAL: ReadonlySet<StateName> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
@@ -184,8 +187,10 @@ export class MemoryStore implements Store {
   readonly decidesInProcess: boolean = true;
   protected readonly artifacts = new Map<string, ArtifactRecord>();
   readonly #queues = new Map<string, PendingQueue<ArtifactRecord>>();
-  readonly #leases = new Map<string, { lease: LeaseRecord; rec: ArtifactRecord }>();
-  readonly #ended = new Map<string, Ended>();
+  readonly #leases = new Map<string, LeaseEntry>();
+  /** Ids of ended leases, oldest first from #endedNext once full (a ring of ENDED_MEMORY). */
+  readonly #endedRing: string[] = [];
+  #endedNext = 0;
   readonly #tags = new Map<string, Set<string>>();
   protected readonly sessions = new Map<string, SessionRecord>();
   readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
@@ -344,33 +349,36 @@ export class MemoryStore implements Store {
   /** Record a lease on an artifact (also used when loading a durable store). */
   protected attachLease(rec: ArtifactRecord, lease: LeaseRecord): void {
     (rec.leases ??= []).push(lease);
-    this.#leases.set(lease.leaseId, { lease, rec });
+    this.#leases.set(lease.leaseId, { lease, rec, ended: null });
     if (rec.state !== 'LEASED') this.#setState(rec, 'LEASED');
   }
 
   #current(ref: LeaseRef): { lease: LeaseRecord; rec: ArtifactRecord } | Stale {
     const e = this.#leases.get(ref.leaseId);
-    if (e !== undefined && e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
-    const ended = this.#ended.get(ref.leaseId);
-    if (e !== undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.rec.id };
-    return {
-      kind: 'stale',
-      code: ended?.code ?? 'ATP_ERR_STALE_LEASE',
-      artifactId: ended === undefined ? null : (this.artifacts.get(ended.key)?.id ?? null),
-    };
+    if (e === undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: null };
+    if (e.ended !== null) return { kind: 'stale', code: e.ended, artifactId: e.rec.id };
+    if (e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
+    return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.rec.id };
   }
 
   #endLease(rec: ArtifactRecord, lease: LeaseRecord, code: ErrorCode): void {
-    this.#leases.delete(lease.leaseId);
     if (rec.leases !== null) {
       const i = rec.leases.indexOf(lease);
       if (i >= 0) rec.leases.splice(i, 1);
       if (rec.leases.length === 0) rec.leases = null;
     }
-    this.#ended.set(lease.leaseId, { key: keyOf(rec.tenant, rec.id), epoch: lease.epoch, code, sessionId: lease.sessionId });
-    if (this.#ended.size > ENDED_MEMORY) {
-      const oldest = this.#ended.keys().next().value;
-      if (oldest !== undefined) this.#ended.delete(oldest);
+    const e = this.#leases.get(lease.leaseId);
+    if (e === undefined || e.lease !== lease) return;
+    e.ended = code;
+    // Remember the last ENDED_MEMORY ended leases: the oldest one is forgotten as a new one ends.
+    const ring = this.#endedRing;
+    if (ring.length < ENDED_MEMORY) ring.push(lease.leaseId);
+    else {
+      const oldest = ring[this.#endedNext]!;
+      const old = this.#leases.get(oldest);
+      if (old !== undefined && old.ended !== null) this.#leases.delete(oldest);
+      ring[this.#endedNext] = lease.leaseId;
+      this.#endedNext = (this.#endedNext + 1) % ENDED_MEMORY;
     }
   }
 
@@ -394,15 +402,15 @@ export class MemoryStore implements Store {
     const cur = this.#current(ref);
     if ('kind' in cur) {
       // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
-      const ended = this.#ended.get(ref.leaseId);
-      const rec = ended === undefined ? undefined : this.artifacts.get(ended.key);
+      const ended = this.#leases.get(ref.leaseId);
+      const rec = ended?.rec;
       if (
         rec !== undefined &&
         ended !== undefined &&
         rec.latePolicy === 1 &&
-        ended.code === 'ATP_ERR_LEASE_EXPIRED' &&
-        ended.epoch === ref.epoch &&
-        ended.sessionId === ref.sessionId &&
+        ended.ended === 'ATP_ERR_LEASE_EXPIRED' &&
+        ended.lease.epoch === ref.epoch &&
+        ended.lease.sessionId === ref.sessionId &&
         !isTerminal(rec.state)
       ) {
         return this.commit(this.#accept(rec, result, now, 'superseded by a late result'), [rec]);
@@ -619,7 +627,9 @@ export class MemoryStore implements Store {
   }
 
   heldLeases(): Promise<LeaseRecord[]> {
-    return Promise.resolve([...this.#leases.values()].map((e) => e.lease));
+    const held: LeaseRecord[] = [];
+    for (const e of this.#leases.values()) if (e.ended === null) held.push(e.lease);
+    return Promise.resolve(held);
   }
 
   pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>> {
@@ -681,7 +691,7 @@ export class MemoryStore implements Store {
   /** After loading: queue the pending ones and index the leases. */
   protected reindex(): void {
     for (const rec of this.artifacts.values()) {
-      for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec });
+      for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec, ended: null });
       if (!isTerminal(rec.state) && this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }
   }
