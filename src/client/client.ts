@@ -7,7 +7,7 @@ import type { ErrorCode } from '../errors.js';
 import type { Clock } from '../internal/clock.js';
 import { ownedBytes } from '../internal/bytes.js';
 import { OrderedDigests } from '../internal/digest.js';
-import { defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
+import { ZERO_ID, defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
 import { ClientConnection } from '../protocol/client-connection.js';
 import type { ConnectOptions } from '../transport/url.js';
 import { ARTIFACT_STATE_NAMES, LatePolicy, Role, WatchFlags, WatchScope, isTerminalState } from '../wire/index.js';
@@ -166,7 +166,7 @@ export class Client {
       deadlineMs: spec.deadlineMs ?? 0,
       maxAttempts: spec.maxAttempts ?? 0,
       watch: follow === 'none' ? 0 : follow === 'all' ? 7 : 1,
-      parentId: spec.parentId !== undefined ? fromHex(spec.parentId) : new Uint8Array(16),
+      parentId: spec.parentId !== undefined ? fromHex(spec.parentId) : ZERO_ID,
       tags: spec.tags ?? [],
       payload,
     };

@@ -6,7 +6,7 @@
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { AtpError, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { IdGenerator, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
+import { IdGenerator, ZERO_ID, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
 import { Channel } from '../protocol/channel.js';
 import type { ArtifactResult, ArtifactView, ExternalEvent, Grant, RevokeOrder, Store } from '../store/store.js';
@@ -580,7 +580,7 @@ export class Coordinator implements Core {
       deadlineMs: g.deadlineAt > 0 ? Math.max(1, Math.min(0xffffffff, Math.round(g.deadlineAt - now))) : 0,
       lastPartialSeq: g.lastPartialSeq,
       kind: g.kind,
-      parentId: g.parentId === null ? new Uint8Array(16) : fromHex(g.parentId),
+      parentId: g.parentId === null ? ZERO_ID : fromHex(g.parentId),
       digest: { alg: 1, value: fromHex(g.digest) },
       checkpoint: g.checkpoint,
       payload: g.payload,

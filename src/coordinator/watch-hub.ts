@@ -2,7 +2,7 @@
  * Fan-out of state changes, partial results and results to watchers (ATP_SPEC §7): by artifact,
  * by subtree root, and by tag. Events travel on the stream of the WATCH (or SUBMIT) that asked.
  */
-import { fromHex } from '../internal/ids.js';
+import { ZERO_ID, fromHex } from '../internal/ids.js';
 import type { ArtifactResult, ArtifactView, StateName } from '../store/store.js';
 import { ArtifactState } from '../wire/index.js';
 import { AtpError, wireCodeOf } from '../errors.js';
@@ -151,7 +151,7 @@ export function stateMessage(stream: number, view: ArtifactView) {
     epoch: view.epoch,
     code: view.code === null ? 0 : wireCodeOf(view.code),
     lastPartialSeq: view.lastPartialSeq,
-    parentId: view.parentId === null ? new Uint8Array(16) : fromHex(view.parentId),
+    parentId: view.parentId === null ? ZERO_ID : fromHex(view.parentId),
     kind: view.kind,
     message: view.message.slice(0, 1000),
   };

@@ -143,21 +143,173 @@ export class ArtifactRecord implements NewArtifact {
   }
 }
 
-for (const name of Object.keys(COLD_DEFAULTS) as Array<keyof ColdFields>) {
-  const fallback = COLD_DEFAULTS[name];
-  Object.defineProperty(ArtifactRecord.prototype, name, {
-    get(this: ArtifactRecord) {
-      return this.cold === null ? fallback : this.cold[name];
-    },
-    set(this: ArtifactRecord, value: unknown) {
-      if (this.cold === null) {
-        if (value === fallback) return;
-        this.cold = { ...COLD_DEFAULTS };
-      }
-      (this.cold as unknown as Record<string, unknown>)[name] = value;
-    },
-  });
+/** The record's cold part, allocated on the first non-default value (a class: one fixed shape). */
+class ColdPart implements ColdFields {
+  latePolicy = COLD_DEFAULTS.latePolicy;
+  quorumK = COLD_DEFAULTS.quorumK;
+  quorumN = COLD_DEFAULTS.quorumN;
+  maxDurationMs = COLD_DEFAULTS.maxDurationMs;
+  deadlineAt = COLD_DEFAULTS.deadlineAt;
+  parentId = COLD_DEFAULTS.parentId;
+  tags = COLD_DEFAULTS.tags;
+  failedAttempts = COLD_DEFAULTS.failedAttempts;
+  code = COLD_DEFAULTS.code;
+  message = COLD_DEFAULTS.message;
+  lastPartialSeq = COLD_DEFAULTS.lastPartialSeq;
+  lastPartial = COLD_DEFAULTS.lastPartial;
+  checkpoint = COLD_DEFAULTS.checkpoint;
+  children = COLD_DEFAULTS.children;
+  subtreeCancelled = COLD_DEFAULTS.subtreeCancelled;
+  votes = COLD_DEFAULTS.votes;
+  quorumNodes = COLD_DEFAULTS.quorumNodes;
 }
+
+function coldPart(rec: ArtifactRecord): ColdFields {
+  return (rec.cold ??= new ColdPart());
+}
+
+/*
+ * One getter and one setter per cold field, each its own function with a named property access: a
+ * loop making them from one function would share one megamorphic keyed access among all fields.
+ */
+Object.defineProperties(ArtifactRecord.prototype, {
+  latePolicy: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).latePolicy;
+    },
+    set(this: ArtifactRecord, v: ColdFields['latePolicy']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.latePolicy) coldPart(this).latePolicy = v;
+    },
+  },
+  quorumK: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).quorumK;
+    },
+    set(this: ArtifactRecord, v: ColdFields['quorumK']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.quorumK) coldPart(this).quorumK = v;
+    },
+  },
+  quorumN: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).quorumN;
+    },
+    set(this: ArtifactRecord, v: ColdFields['quorumN']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.quorumN) coldPart(this).quorumN = v;
+    },
+  },
+  maxDurationMs: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).maxDurationMs;
+    },
+    set(this: ArtifactRecord, v: ColdFields['maxDurationMs']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.maxDurationMs) coldPart(this).maxDurationMs = v;
+    },
+  },
+  deadlineAt: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).deadlineAt;
+    },
+    set(this: ArtifactRecord, v: ColdFields['deadlineAt']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.deadlineAt) coldPart(this).deadlineAt = v;
+    },
+  },
+  parentId: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).parentId;
+    },
+    set(this: ArtifactRecord, v: ColdFields['parentId']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.parentId) coldPart(this).parentId = v;
+    },
+  },
+  tags: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).tags;
+    },
+    set(this: ArtifactRecord, v: ColdFields['tags']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.tags) coldPart(this).tags = v;
+    },
+  },
+  failedAttempts: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).failedAttempts;
+    },
+    set(this: ArtifactRecord, v: ColdFields['failedAttempts']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.failedAttempts) coldPart(this).failedAttempts = v;
+    },
+  },
+  code: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).code;
+    },
+    set(this: ArtifactRecord, v: ColdFields['code']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.code) coldPart(this).code = v;
+    },
+  },
+  message: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).message;
+    },
+    set(this: ArtifactRecord, v: ColdFields['message']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.message) coldPart(this).message = v;
+    },
+  },
+  lastPartialSeq: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).lastPartialSeq;
+    },
+    set(this: ArtifactRecord, v: ColdFields['lastPartialSeq']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.lastPartialSeq) coldPart(this).lastPartialSeq = v;
+    },
+  },
+  lastPartial: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).lastPartial;
+    },
+    set(this: ArtifactRecord, v: ColdFields['lastPartial']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.lastPartial) coldPart(this).lastPartial = v;
+    },
+  },
+  checkpoint: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).checkpoint;
+    },
+    set(this: ArtifactRecord, v: ColdFields['checkpoint']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.checkpoint) coldPart(this).checkpoint = v;
+    },
+  },
+  children: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).children;
+    },
+    set(this: ArtifactRecord, v: ColdFields['children']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.children) coldPart(this).children = v;
+    },
+  },
+  subtreeCancelled: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).subtreeCancelled;
+    },
+    set(this: ArtifactRecord, v: ColdFields['subtreeCancelled']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.subtreeCancelled) coldPart(this).subtreeCancelled = v;
+    },
+  },
+  votes: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).votes;
+    },
+    set(this: ArtifactRecord, v: ColdFields['votes']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.votes) coldPart(this).votes = v;
+    },
+  },
+  quorumNodes: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).quorumNodes;
+    },
+    set(this: ArtifactRecord, v: ColdFields['quorumNodes']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.quorumNodes) coldPart(this).quorumNodes = v;
+    },
+  },
+});
 
 /**
  * A lease by id: held, or ended and still remembered (for the specific stale reason and for a late
@@ -559,7 +711,7 @@ export class MemoryStore implements Store {
         out.alreadyFinished++;
         continue;
       }
-      out.revoke.push(...this.#revokeAll(rec, 'ATP_ERR_CANCELLED', reason));
+      for (const o of this.#revokeAll(rec, 'ATP_ERR_CANCELLED', reason)) out.revoke.push(o);
       out.results.set(rec.id, this.#finish(rec, 'CANCELLED', 'ATP_ERR_CANCELLED', reason));
       out.cancelled.push(viewOf(rec));
     }
