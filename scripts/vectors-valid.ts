@@ -35,6 +35,16 @@ function artifact(kind: string, payload: Uint8Array): { kind: string; payload: U
   return { kind, payload, id: value.slice(0, 16), digest: { alg: 1, value } };
 }
 
+/** REVOKE.more (leaseId, epoch, artifactId) or REVOKE_ACK.more (leaseId, epoch) entries, packed. */
+function revokeEntries(entries: ReadonlyArray<readonly [Uint8Array, number, Uint8Array?]>): Uint8Array {
+  const parts: number[] = [];
+  for (const [leaseId, epoch, artifactId] of entries) {
+    parts.push(...leaseId, epoch >>> 24, (epoch >>> 16) & 0xff, (epoch >>> 8) & 0xff, epoch & 0xff);
+    if (artifactId !== undefined) parts.push(...artifactId);
+  }
+  return Uint8Array.from(parts);
+}
+
 const ZERO_ID = new Uint8Array(16);
 const NONE: Digest = { alg: 0, value: new Uint8Array(0) };
 const PRE_WELCOME = Limits.PRE_WELCOME_MAX_FRAME_BYTES;
@@ -653,9 +663,32 @@ export const VALID: { readonly [N in MessageName]: readonly ValidDef[] } = {
         reason: 'batch aborted by operator',
       },
     },
+    {
+      id: 'batch',
+      description: 'revoke-batch agreed: a subtree cancel revokes three leases in one REVOKE, two of them in `more` (36 bytes each).',
+      msg: {
+        type: 'REVOKE',
+        stream: 0,
+        leaseId: lease1,
+        epoch: 1,
+        artifactId: thumb.id,
+        code: err('ATP_ERR_CANCELLED'),
+        deadlineMs: 5_000,
+        reason: 'subtree pruned',
+        more: revokeEntries([
+          [lease2, 2, idOf('artifact-2')],
+          [lease3, 3, idOf('artifact-3')],
+        ]),
+      },
+    },
   ],
   REVOKE_ACK: [
     { id: 'stopped', description: 'The revoked handler has stopped.', msg: { type: 'REVOKE_ACK', stream: 43, leaseId: lease1, epoch: 1 } },
+    {
+      id: 'batch',
+      description: 'revoke-batch agreed: three handlers stopped, acknowledged in one REVOKE_ACK, two of them in `more` (20 bytes each).',
+      msg: { type: 'REVOKE_ACK', stream: 0, leaseId: lease1, epoch: 1, more: revokeEntries([[lease2, 2], [lease3, 3]]) },
+    },
   ],
   ACK: [
     {
