@@ -30,7 +30,7 @@ import type {
 import { leaseFits } from './store.js';
 
 const EMPTY = new Uint8Array(0);
-/** How many ended leases are remembered for specific stale reasons and late results. */
+/** How many ended leases are remembered for specific stale reasons and late results, by default. */
 const ENDED_MEMORY = 200_000;
 
 /** The fields most artifacts never set: kept out of the record until one gets a non-default value. */
@@ -340,9 +340,15 @@ export class MemoryStore implements Store {
   protected readonly artifacts = new Map<string, ArtifactRecord>();
   readonly #queues = new Map<string, PendingQueue<ArtifactRecord>>();
   readonly #leases = new Map<string, LeaseEntry>();
-  /** Ids of ended leases, oldest first from #endedNext once full (a ring of ENDED_MEMORY). */
+  /** Ids of ended leases, oldest first from #endedNext once full (a ring of #endedMemory). */
   readonly #endedRing: string[] = [];
   #endedNext = 0;
+  readonly #endedMemory: number;
+
+  /** `endedMemory`: how many ended leases are remembered (default 200,000). */
+  constructor(options: { endedMemory?: number } = {}) {
+    this.#endedMemory = Math.max(1, options.endedMemory ?? ENDED_MEMORY);
+  }
   readonly #tags = new Map<string, Set<string>>();
   protected readonly sessions = new Map<string, SessionRecord>();
   readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
@@ -522,15 +528,15 @@ export class MemoryStore implements Store {
     const e = this.#leases.get(lease.leaseId);
     if (e === undefined || e.lease !== lease) return;
     e.ended = code;
-    // Remember the last ENDED_MEMORY ended leases: the oldest one is forgotten as a new one ends.
+    // Remember the last #endedMemory ended leases: the oldest one is forgotten as a new one ends.
     const ring = this.#endedRing;
-    if (ring.length < ENDED_MEMORY) ring.push(lease.leaseId);
+    if (ring.length < this.#endedMemory) ring.push(lease.leaseId);
     else {
       const oldest = ring[this.#endedNext]!;
       const old = this.#leases.get(oldest);
       if (old !== undefined && old.ended !== null) this.#leases.delete(oldest);
       ring[this.#endedNext] = lease.leaseId;
-      this.#endedNext = (this.#endedNext + 1) % ENDED_MEMORY;
+      this.#endedNext = (this.#endedNext + 1) % this.#endedMemory;
     }
   }
 

@@ -1,4 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { runStoreConformance } from './conformance.js';
+import { acquire, artifact, hexId, refOf, runStoreConformance } from './conformance.js';
 
 runStoreConformance('memory', () => new MemoryStore());
+
+void test('memory store: the last `endedMemory` ended leases keep their specific reason; older ones fall back to the generic one', async () => {
+  const s = new MemoryStore({ endedMemory: 3 });
+  await s.submit(
+    [1, 2, 3, 4, 5].map((n) => artifact(n)),
+    0,
+  );
+  const grants = await acquire(s, { max: 5 });
+  assert.equal(grants.length, 5);
+  // End them in order 1..5, each with its own cancel: the ring keeps 3, 4 and 5.
+  for (const g of grants) await s.cancel('', g.artifactId, false, 'stop', 1);
+  const statuses = await Promise.all(grants.map((g) => s.leaseStatus(refOf(g))));
+  const byId = new Map(grants.map((g, i) => [g.artifactId, statuses[i]]));
+  for (const n of [1, 2]) assert.deepEqual(byId.get(hexId(n)), { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: null });
+  for (const n of [3, 4, 5]) assert.deepEqual(byId.get(hexId(n)), { kind: 'stale', code: 'ATP_ERR_CANCELLED', artifactId: hexId(n) });
+  // A lease that is held is reported current; the forgotten ones are gone from the held list too.
+  await s.submit([artifact(6)], 2);
+  const [g6] = await acquire(s, { max: 1 });
+  assert.equal((await s.leaseStatus(refOf(g6!))).kind, 'current');
+  assert.deepEqual(
+    (await s.heldLeases()).map((l) => l.leaseId),
+    [g6!.leaseId],
+  );
+});
