@@ -8,7 +8,7 @@ import { AtpError, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { IdGenerator, ZERO_ID, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
-import { Channel } from '../protocol/channel.js';
+import { Channel, truncate } from '../protocol/channel.js';
 import type { ArtifactResult, ArtifactView, ExternalEvent, Grant, RevokeOrder, Store } from '../store/store.js';
 import { listen } from '../transport/url.js';
 import type { ListenOptions } from '../transport/url.js';
@@ -279,7 +279,10 @@ export class Coordinator implements Core {
     this.emit('session', { sessionId: s.id, nodeId: s.nodeId, roles: s.roles, resumed, remote: ch.transport.remote });
     if (resumed) {
       // Revokes that were due while detached are sent again.
-      for (const r of s.revoking.values()) this.#sendRevoke(s, r.lease, r.code, 'revoked while disconnected');
+      const again = [...s.revoking.values()].map((r) => ({ lease: r.lease, code: r.code, reason: 'revoked while disconnected' }));
+      for (let from = 0; from < again.length; from += REVOKE_FLUSH_EVERY) {
+        this.#sendRevokes(s, again, from, Math.min(again.length, from + REVOKE_FLUSH_EVERY));
+      }
       this.armExpiry(s);
     }
     this.dispatch(s);
@@ -765,7 +768,7 @@ export class Coordinator implements Core {
     let k = from;
     while (k < to) {
       const o = orders[k]!;
-      const reason = o.reason.slice(0, 1000);
+      const reason = truncate(o.reason);
       let end = k + 1;
       if (s.revokeBatch) {
         const last = Math.min(to, k + Limits.MAX_REVOKE_BATCH);
@@ -798,7 +801,7 @@ export class Coordinator implements Core {
     }
   }
 
-  /** `reason`: at most 1000 characters. The ids are decoded into scratch bytes: a REVOKE is encoded at once. */
+  /** `reason`: within the wire limit already. The ids are decoded into scratch bytes: a REVOKE is encoded at once. */
   #sendRevoke(
     s: ServerSession,
     lease: { leaseId: string; epoch: number; artifactId: string },

@@ -371,14 +371,15 @@ export class Worker {
       case 'REVOKE': {
         const code = codeOfWire(msg.code);
         const reason = msg.reason || 'revoked';
-        this.#revoke(msg.leaseId, msg.epoch, code, reason);
-        // revoke-batch (ATP_WIRE §6.31): the other leases revoked alike.
+        // revoke-batch (ATP_WIRE §6.31): `more` names other leases revoked alike. A malformed list
+        // stops nothing: the connection is closed and the coordinator sends the REVOKEs again.
         const more = msg.more;
-        if (more === undefined) return;
-        if (more.length % REVOKE_ENTRY_BYTES !== 0) {
+        if (more !== undefined && more.length % REVOKE_ENTRY_BYTES !== 0) {
           this.#conn?.fail(`REVOKE.more is ${more.length} bytes, not a multiple of ${REVOKE_ENTRY_BYTES}`);
           return;
         }
+        this.#revoke(msg.leaseId, msg.epoch, code, reason);
+        if (more === undefined) return;
         const view = new DataView(more.buffer, more.byteOffset, more.byteLength);
         for (let off = 0; off < more.length; off += REVOKE_ENTRY_BYTES) {
           this.#revoke(more.subarray(off, off + 16), view.getUint32(off + 16), code, reason);

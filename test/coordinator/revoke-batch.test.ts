@@ -9,7 +9,8 @@ import { toHex } from '../../src/internal/ids.js';
 import { Capability, REVOKE_ACK_ENTRY_BYTES, REVOKE_ENTRY_BYTES } from '../../src/wire/index.js';
 import type { MessageOf } from '../../src/wire/index.js';
 import { code, producer, query, settle, startCoordinator, submitOne, worker } from './harness.js';
-import type { Peer, TestCoordinator } from './harness.js';
+import { Peer } from './harness.js';
+import type { TestCoordinator } from './harness.js';
 
 let tc: TestCoordinator | undefined;
 afterEach(async () => {
@@ -112,6 +113,42 @@ void describe('revoke-batch (ATP_SPEC §8.3-7)', () => {
     assert.equal((await query(p, root.artifactId)).state, 5);
     p.close();
     w.close();
+  });
+
+  void it('revokes decided while the worker was detached are sent again in one batched REVOKE when it resumes [ATP-8.3-5]', async () => {
+    tc = await startCoordinator({ resumeWindowMs: 5_000 });
+    const p = await producer(tc.url);
+    const nodeId = Buffer.alloc(16, 9);
+    const w = await worker(tc.url, ['k'], 4, { nodeId, capabilities: [Capability.REVOKE_BATCH] });
+    const { root, leases } = await leasedTree(p, w, 3);
+    w.close();
+    await settle();
+    p.send({ type: 'CANCEL', stream: 31, artifactId: root.artifactId, subtree: 1, reason: 'while away' });
+    assert.equal((await p.next('CANCEL_RESULT', (m) => m.stream === 31)).stopping, 4);
+    const back = await Peer.open(tc.url);
+    const welcome = await back.hello({
+      roles: 1,
+      kinds: ['k'],
+      credits: 0,
+      nodeId,
+      resumeSessionId: w.welcome!.sessionId,
+      resumeToken: w.welcome!.resumeToken,
+      capabilities: [Capability.REVOKE_BATCH],
+    });
+    assert.equal(welcome.resumed, 1);
+    const revokes = await back.take('REVOKE');
+    assert.equal(revokes.length, 1);
+    assert.deepEqual(
+      named(revokes[0]!)
+        .map((n) => n.leaseId)
+        .sort(),
+      leases.map((l) => toHex(l.leaseId)).sort(),
+    );
+    back.send({ type: 'REVOKE_ACK', stream: 0, leaseId: leases[0]!.leaseId, epoch: 1, more: ackEntries(leases.slice(1)) });
+    await settle();
+    assert.equal(tc.events.filter((e) => e.event === 'revoke-ack').length, 4);
+    p.close();
+    back.close();
   });
 
   void it('without the capability, every lease gets a REVOKE of its own and no frame carries `more`', async () => {
