@@ -687,7 +687,16 @@ export const VALID: { readonly [N in MessageName]: readonly ValidDef[] } = {
     {
       id: 'batch',
       description: 'revoke-batch agreed: three handlers stopped, acknowledged in one REVOKE_ACK, two of them in `more` (20 bytes each).',
-      msg: { type: 'REVOKE_ACK', stream: 0, leaseId: lease1, epoch: 1, more: revokeEntries([[lease2, 2], [lease3, 3]]) },
+      msg: {
+        type: 'REVOKE_ACK',
+        stream: 0,
+        leaseId: lease1,
+        epoch: 1,
+        more: revokeEntries([
+          [lease2, 2],
+          [lease3, 3],
+        ]),
+      },
     },
   ],
   ACK: [
