@@ -726,25 +726,20 @@ export class Coordinator implements Core {
    * is still being revoked.
    */
   revoke(orders: readonly RevokeOrder[]): void {
+    // Grouped by holder first (cheap); each lease's bookkeeping is done as its REVOKE is written,
+    // so that the first frames leave before the whole batch has been gone through.
     const batches = new Map<ServerSession, { batch: RevokeBatch; orders: RevokeOrder[] }>();
     const deadline = this.now() + this.options.cancelDeadlineMs;
     for (const o of orders) {
       const s = this.#sessions.get(o.lease.sessionId);
       if (s === undefined) continue;
-      const held = s.leases.get(o.lease.leaseId);
-      held?.maxDurationTimer?.cancel();
-      s.leases.delete(o.lease.leaseId);
       let per = batches.get(s);
       if (per === undefined) {
         const b: RevokeBatch = { timer: undefined, pending: 0, entries: [] };
         b.timer = this.timers.at(deadline, () => this.#revokeDeadline(s, b));
         batches.set(s, (per = { batch: b, orders: [] }));
       }
-      const entry: Revoking = { lease: o.lease, code: o.code, batch: per.batch };
-      per.batch.entries.push(entry);
-      per.batch.pending++;
       per.orders.push(o);
-      s.revoking.set(o.lease.leaseId, entry);
     }
     // Every holder in turn, REVOKE_FLUSH_EVERY leases at a time: all workers start stopping at once.
     const sessions = [...batches];
@@ -752,11 +747,23 @@ export class Coordinator implements Core {
       for (let i = sessions.length - 1; i >= 0; i--) {
         const [s, per] = sessions[i]!;
         const to = Math.min(from + REVOKE_FLUSH_EVERY, per.orders.length);
+        for (let k = from; k < to; k++) this.#markRevoking(s, per.batch, per.orders[k]!);
         this.#sendRevokes(s, per.orders, from, to);
         if (to === per.orders.length) sessions.splice(i, 1);
         if (to - from === REVOKE_FLUSH_EVERY) s.channel?.flush();
       }
     }
+  }
+
+  /** The lease is no longer held but being revoked, under the batch's deadline. */
+  #markRevoking(s: ServerSession, batch: RevokeBatch, o: RevokeOrder): void {
+    const held = s.leases.get(o.lease.leaseId);
+    held?.maxDurationTimer?.cancel();
+    s.leases.delete(o.lease.leaseId);
+    const entry: Revoking = { lease: o.lease, code: o.code, batch };
+    batch.entries.push(entry);
+    batch.pending++;
+    s.revoking.set(o.lease.leaseId, entry);
   }
 
   /**
