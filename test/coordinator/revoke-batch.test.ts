@@ -4,8 +4,9 @@
  * each entry on its own terms, and a malformed entry list closes the connection.
  */
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { afterEach, describe, it } from 'node:test';
-import { toHex } from '../../src/internal/ids.js';
+import { randomId, toHex } from '../../src/internal/ids.js';
 import { Capability, REVOKE_ACK_ENTRY_BYTES, REVOKE_ENTRY_BYTES } from '../../src/wire/index.js';
 import type { MessageOf } from '../../src/wire/index.js';
 import { code, producer, query, settle, startCoordinator, submitOne, worker } from './harness.js';
@@ -149,6 +150,63 @@ void describe('revoke-batch (ATP_SPEC §8.3-7)', () => {
     assert.equal(tc.events.filter((e) => e.event === 'revoke-ack').length, 4);
     p.close();
     back.close();
+  });
+
+  void it('any split of the acknowledgements into REVOKE_ACKs, with repeats, wrong epochs and unknown ids mixed in, acknowledges each revoked lease exactly once and answers every other entry with LEASE_LOST', async () => {
+    // An entry: a revoked lease by index, the same with a wrong epoch, or an id nobody holds.
+    const entryArb = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('lease' as const), i: fc.nat(4) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('epoch' as const), i: fc.nat(4) }) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'unknown' as const, i: 0 }) },
+    );
+    const framesArb = fc.array(fc.array(entryArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(framesArb, async (frames) => {
+        const t = await startCoordinator();
+        try {
+          const p = await producer(t.url);
+          const w = await worker(t.url, ['k'], 5, { capabilities: [Capability.REVOKE_BATCH] });
+          const { root, leases } = await leasedTree(p, w, 4);
+          p.send({ type: 'CANCEL', stream: 31, artifactId: root.artifactId, subtree: 1, reason: '' });
+          await p.next('CANCEL_RESULT', (m) => m.stream === 31);
+          await w.take('REVOKE');
+          const acked = new Set<string>();
+          let lost = 0;
+          let stream = 101;
+          for (const f of frames) {
+            const entries = f.map((e) =>
+              e.kind === 'unknown'
+                ? { leaseId: randomId(16), epoch: 1 }
+                : { leaseId: leases[e.i]!.leaseId, epoch: leases[e.i]!.epoch + (e.kind === 'epoch' ? 5 : 0) },
+            );
+            for (const e of entries) {
+              const hex = toHex(e.leaseId);
+              if (e.epoch === 1 && leases.some((l) => toHex(l.leaseId) === hex) && !acked.has(hex)) acked.add(hex);
+              else lost++;
+            }
+            const [first, ...rest] = entries;
+            w.send({
+              type: 'REVOKE_ACK',
+              stream,
+              leaseId: first!.leaseId,
+              epoch: first!.epoch,
+              ...(rest.length > 0 ? { more: ackEntries(rest) } : {}),
+            });
+            stream += 2;
+          }
+          for (let i = 0; i < lost; i++) await w.next('LEASE_LOST');
+          await settle();
+          const events = t.events.filter((e) => e.event === 'revoke-ack').map((e) => e['leaseId'] as string);
+          assert.deepEqual([...events].sort(), [...acked].sort());
+          assert.equal(w.log.filter((m) => m.type === 'LEASE_LOST').length, lost);
+          p.close();
+          w.close();
+        } finally {
+          await t.close();
+        }
+      }),
+      { numRuns: Number(process.env.ATP_FC_RUNS ?? 25) },
+    );
   });
 
   void it('without the capability, every lease gets a REVOKE of its own and no frame carries `more`', async () => {
