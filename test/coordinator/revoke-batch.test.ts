@@ -73,7 +73,7 @@ void describe('revoke-batch (ATP_SPEC §8.3-7)', () => {
     b.close();
   });
 
-  void it('one REVOKE names every lease a subtree cancel stops; one REVOKE_ACK acknowledges them, each on its own terms', async () => {
+  void it('one REVOKE names every lease a subtree cancel stops; one REVOKE_ACK acknowledges them, each on its own terms [ATP-8.3-7] [ATP-8.3-3] [ATP-8.3-4]', async () => {
     tc = await startCoordinator();
     const p = await producer(tc.url);
     const w = await worker(tc.url, ['k'], 6, { capabilities: [Capability.REVOKE_BATCH] });

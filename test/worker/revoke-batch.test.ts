@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 void describe('worker SDK with revoke-batch', () => {
-  void it('offers the capability, stops every handler of a subtree cancel and acknowledges every lease', async () => {
+  void it('offers the capability, stops every handler of a subtree cancel and acknowledges every lease [ATP-8.3-7] [ATP-8.4-1] [ATP-8.4-2]', async () => {
     tc = await startCoordinator();
     const reasons: unknown[] = [];
     let running = 0;
