@@ -337,31 +337,65 @@ export class Coordinator implements Core {
     }
   }
 
-  /** Heartbeat the shared store and take back the leases of coordinators that died. */
+  /**
+   * Heartbeat the shared store every tick, and take back the leases of coordinators that died: the
+   * upkeep runs one at a time, and a slow one (waiting for a lock) never holds the heartbeat back.
+   */
   #maintain(): void {
     const every = Math.max(50, Math.floor(this.options.resumeWindowMs / 2));
-    this.timers.at(this.now() + every, () => {
+    let upkeep = false;
+    const tick = () => {
       if (this.#closing) return;
-      this.store.maintain!(this.now(), this.options.resumeWindowMs).then(
-        (outs) => {
-          for (const o of outs) {
-            this.emit('lease-lost', {
-              leaseId: o.lease.leaseId,
-              artifactId: o.lease.artifactId,
-              epoch: o.lease.epoch,
-              code: 'ATP_ERR_LEASE_EXPIRED',
-              reclaimed: true,
-            });
-            if (o.changed !== undefined) this.#afterChange(o.changed.view, o.changed.result, o.changed.revoke);
-          }
-          this.#maintain();
-        },
-        (err: unknown) => {
-          this.fault('maintain', err);
-          this.#maintain();
-        },
-      );
-    });
+      this.store.heartbeat?.(this.now()).catch((err: unknown) => this.fault('heartbeat', err));
+      if (!upkeep) {
+        upkeep = true;
+        void this.#upkeep().finally(() => (upkeep = false));
+      }
+      this.timers.at(this.now() + every, tick);
+    };
+    this.timers.at(this.now() + every, tick);
+  }
+
+  #upkeep(): Promise<void> {
+    // The worker sessions this coordinator serves, as far as the store has them: welcomed ones, and
+    // detached ones still holding leases (a new one is in the store only once it is welcomed).
+    const own: string[] = [];
+    for (const s of this.#sessions.values())
+      if ((s.roles & Role.WORKER) !== 0 && (s.channel !== undefined || s.leases.size > 0 || s.revoking.size > 0)) own.push(s.id);
+    return this.store.maintain!(this.now(), this.options.resumeWindowMs, own).then(
+      ({ lost, gone }) => {
+        for (const id of gone) {
+          const s = this.#sessions.get(id);
+          if (s !== undefined) this.#disown(s);
+        }
+        for (const o of lost) {
+          this.emit('lease-lost', {
+            leaseId: o.lease.leaseId,
+            artifactId: o.lease.artifactId,
+            epoch: o.lease.epoch,
+            sessionId: o.lease.sessionId,
+            code: 'ATP_ERR_LEASE_EXPIRED',
+            reclaimed: true,
+          });
+          if (o.changed !== undefined) this.#afterChange(o.changed.view, o.changed.result, o.changed.revoke);
+        }
+      },
+      (err: unknown) => this.fault('maintain', err),
+    );
+  }
+
+  /**
+   * Another coordinator took this session while this one was silent (ATP_SPEC ATP-11.8-6): its
+   * leases were lost there, and grants under it are fenced. End it here, and close its connection
+   * so that the worker says HELLO again and gets a session this coordinator owns.
+   */
+  #disown(s: ServerSession): void {
+    const ch = s.channel;
+    s.channel = undefined; // so that the close below does not detach it
+    this.emit('disowned', { sessionId: s.id, leases: s.leases.size });
+    this.endSession(s, 'lose');
+    if (ch !== undefined && !ch.closed)
+      ch.close('ATP_ERR_LEASE_EXPIRED', 'another coordinator took over this session while this one was silent; say HELLO again');
   }
 
   // ---- routing -------------------------------------------------------------------------------
@@ -695,17 +729,22 @@ export class Coordinator implements Core {
     for (const h of s.leases.values()) h.maxDurationTimer?.cancel();
     s.leases.clear();
     s.expiryTimer?.cancel();
+    let ended: Promise<unknown> | undefined;
     if (refs.length > 0) {
-      if (how === 'lose') void this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
+      if (how === 'lose') ended = this.#loseAndReport(refs, 'ATP_ERR_LEASE_EXPIRED');
       else
-        void Promise.all(refs.map((r) => this.store.release(r, undefined, this.now()))).then((outs) => {
-          for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
-        });
+        ended = Promise.all(refs.map((r) => this.store.release(r, undefined, this.now()))).then(
+          (outs) => {
+            for (const out of outs) if (out.kind === 'ok') this.#afterChange(out.view, out.result, out.revoke);
+          },
+          (err: unknown) => this.fault('release', err),
+        );
     }
-    this.#forget(s);
+    this.#forget(s, ended);
   }
 
-  #forget(s: ServerSession): void {
+  /** Drop the session; from the store once `leasesEnded` settles, so that no lease outlives its session's row. */
+  #forget(s: ServerSession, leasesEnded?: Promise<unknown>): void {
     for (const r of s.revoking.values()) r.batch.timer?.cancel();
     s.revoking.clear();
     s.expiryTimer?.cancel();
@@ -714,7 +753,10 @@ export class Coordinator implements Core {
     for (const w of [...s.watches.values()]) this.watches.remove(w);
     for (const set of this.#hungry.values()) set.delete(s);
     this.#sessions.delete(s.id);
-    if ((s.roles & Role.WORKER) !== 0) void this.store.dropSession(s.id).catch((err: unknown) => this.fault('drop session', err));
+    if ((s.roles & Role.WORKER) === 0) return;
+    const drop = () => this.store.dropSession(s.id).catch((err: unknown) => this.fault('drop session', err));
+    if (leasesEnded === undefined) void drop();
+    else void leasesEnded.then(drop, drop);
   }
 
   // ---- revocation (ATP_SPEC §8.3) -------------------------------------------------------------

@@ -93,7 +93,10 @@ export interface Grant extends LeaseRecord {
   latePolicy: number;
 }
 
-/** Who asks for leases. */
+/**
+ * Who asks for leases: a session that was saved first (saveSession). A shared store grants
+ * nothing under a session that this coordinator does not own (ATP_SPEC ATP-11.8-6).
+ */
 export interface AcquireRequest {
   tenant: string;
   sessionId: string;
@@ -172,6 +175,12 @@ export interface LossOutcome {
   changed: Changed | undefined;
 }
 
+/** What a shared store's upkeep did: leases it lost, and sessions this coordinator no longer owns. */
+export interface MaintainOutcome {
+  lost: LossOutcome[];
+  gone: string[];
+}
+
 /** The contract. */
 export interface Store {
   /** Short name for diagnostics: memory, sqlite, postgres. */
@@ -229,11 +238,14 @@ export interface Store {
   counts(): Promise<Record<StateName, number>>;
   /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.8). */
   subscribe?(handler: (ev: ExternalEvent) => void): void;
+  /** Shared stores: publish this coordinator's liveness (called every upkeep tick, even while `maintain` runs). */
+  heartbeat?(now: number): Promise<void>;
   /**
-   * Shared stores: periodic upkeep — this coordinator's liveness heartbeat, and the leases of
-   * sessions whose coordinator died and that nobody resumed within the resume window.
+   * Shared stores: periodic upkeep — the leases of
+   * sessions whose coordinator died and that nobody resumed within the resume window, and which of
+   * `own` (the worker sessions this coordinator serves) it no longer owns.
    */
-  maintain?(now: number, resumeWindowMs: number): Promise<LossOutcome[]>;
+  maintain?(now: number, resumeWindowMs: number, own?: readonly string[]): Promise<MaintainOutcome>;
   /** Shared stores: take over a session of another coordinator (a worker resuming here). */
   adoptSession?(sessionId: string, tokenHash: string, now: number): Promise<{ session: SessionRecord; leases: LeaseRecord[] } | undefined>;
   /** Sessions persisted for resume after a coordinator restart. */

@@ -51,11 +51,24 @@ export function newLeaseId(): string {
   return (0xabc00000000 + ++leaseCounter).toString(16).padStart(32, 'f');
 }
 
-/** Ask for leases as session `sessionId` on node `nodeId`. */
-export function acquire(
+const savedSessions = new WeakMap<Store, Set<string>>();
+
+/** Save a worker session (token hash `00`) unless acquire() or this already did. */
+export async function ensureSession(store: Store, sessionId: string, nodeId = 'n1', tenant = ''): Promise<void> {
+  let saved = savedSessions.get(store);
+  if (saved === undefined) savedSessions.set(store, (saved = new Set()));
+  if (saved.has(sessionId)) return;
+  saved.add(sessionId);
+  await store.saveSession({ sessionId, tokenHash: '00', nodeId, tenant, roles: 1 });
+}
+
+/** Ask for leases as session `sessionId` on node `nodeId` (saved first, as the coordinator does before any grant). */
+export async function acquire(
   store: Store,
   o: { sessionId?: string; nodeId?: string; kinds?: string[]; max?: number; now?: number; tenant?: string; maxMessageBytes?: number } = {},
 ): Promise<Grant[]> {
+  const sessionId = o.sessionId ?? 's1';
+  await ensureSession(store, sessionId, o.nodeId, o.tenant);
   return store.acquire({
     tenant: o.tenant ?? '',
     sessionId: o.sessionId ?? 's1',

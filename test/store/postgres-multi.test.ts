@@ -11,11 +11,12 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Client } from '../../src/client/client.js';
-import type { ArtifactHandle } from '../../src/client/handle.js';
+import type { ArtifactHandle, ArtifactOutcome } from '../../src/client/handle.js';
 import { Worker } from '../../src/worker/worker.js';
 
 const PG_URL = process.env.ATP_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
 const SCHEMA = `atp_multi_${process.pid}`;
+const PAUSED_SCHEMA = `atp_paused_${process.pid}`;
 const fixture = fileURLToPath(new URL('../fixtures/pg-coordinator.js', import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -24,18 +25,54 @@ after(async () => {
   if (process.env.ATP_SKIP_PG === '1') return;
   const db = new pg.Client({ connectionString: PG_URL });
   await db.connect();
-  await db.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+  for (const schema of [SCHEMA, PAUSED_SCHEMA]) await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await db.end();
 });
 
-function startCoordinator(): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [fixture, PG_URL, SCHEMA], { stdio: ['ignore', 'pipe', 'inherit'] });
+interface Coord {
+  proc: ChildProcess;
+  url: string;
+  coordinatorId: string;
+  /** `adopted` and `disowned` events, as the fixture prints them. */
+  events: Array<{ event: string; sessionId: string; leases: number }>;
+}
+
+function startCoordinator(schema = SCHEMA): Promise<Coord> {
+  const proc = spawn(process.execPath, [fixture, PG_URL, schema], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(proc);
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.once('line', (line) => resolve({ proc, url: (JSON.parse(line) as { url: string }).url }));
+    let c: Coord | undefined;
+    rl.on('line', (line) => {
+      const m = JSON.parse(line) as Record<string, unknown>;
+      if (c === undefined) resolve((c = { proc, url: m.url as string, coordinatorId: m.coordinatorId as string, events: [] }));
+      else c.events.push(m as unknown as Coord['events'][number]);
+    });
     proc.once('exit', (code) => reject(new Error(`coordinator exited with ${code}`)));
   });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, limitMs = 60_000): Promise<void> {
+  const giveUp = Date.now() + limitMs;
+  while (!(await cond())) {
+    if (Date.now() > giveUp) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Every artifact COMPLETED once with the right result, none in another state, no lease left. */
+async function assertAllCompleted(outcomes: Array<{ n: number; o: ArtifactOutcome }>, total: number, schema: string): Promise<void> {
+  for (const { n, o } of outcomes) {
+    assert.equal(o.state, 'COMPLETED', `artifact ${n} ended ${o.state} ${o.code ?? ''} ${o.message}`);
+    assert.equal(new TextDecoder().decode(o.result), String(n ** 2));
+  }
+  const db = new pg.Client({ connectionString: PG_URL });
+  await db.connect();
+  const states = await db.query(`SELECT state, count(*)::int AS n FROM ${schema}.atp_artifacts GROUP BY state`);
+  assert.deepEqual(states.rows, [{ state: 3, n: total }]);
+  const leases = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.atp_leases`);
+  assert.equal(leases.rows[0]?.n, 0);
+  await db.end();
 }
 
 void test(
@@ -94,22 +131,72 @@ void test(
       }, 20_000).unref();
     }
     const outcomes = await Promise.all(results);
-
-    for (let i = 0; i < handles.length; i++) {
-      const o = outcomes[i]!;
-      assert.equal(o.state, 'COMPLETED', `artifact ${handles[i]!.n} ended ${o.state} ${o.code ?? ''} ${o.message}`);
-      assert.equal(new TextDecoder().decode(o.result), String(handles[i]!.n ** 2));
-    }
-    // The database agrees: every artifact COMPLETED once, none left in another state, no lease left.
-    const db = new pg.Client({ connectionString: PG_URL });
-    await db.connect();
-    const states = await db.query(`SELECT state, count(*)::int AS n FROM ${SCHEMA}.atp_artifacts GROUP BY state`);
-    assert.deepEqual(states.rows, [{ state: 3, n: handles.length }]);
-    const leases = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.atp_leases`);
-    assert.equal(leases.rows[0]?.n, 0);
-    await db.end();
+    await assertAllCompleted(
+      outcomes.map((o, i) => ({ n: handles[i]!.n, o })),
+      handles.length,
+      SCHEMA,
+    );
 
     for (const w of workers) await w.close();
     for (const c of clients) await c.close();
+  },
+);
+
+void test(
+  'a coordinator paused past the reclaim delay, resumed, then killed: its sessions are fenced and every artifact completes exactly once',
+  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false, timeout: 180_000 },
+  async () => {
+    // ATP_SPEC ATP-11.8-6. A is taken for dead while it is only stopped (SIGSTOP: a long pause, as
+    // under a stalled VM); B reclaims its sessions. When A runs again it must not grant under them,
+    // and must hand its worker a session it owns; then A dies for real.
+    const a = await startCoordinator(PAUSED_SCHEMA);
+    const b = await startCoordinator(PAUSED_SCHEMA);
+    const db = new pg.Client({ connectionString: PG_URL });
+    await db.connect();
+    const sessionsOf = async (c: Coord) =>
+      (
+        await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${PAUSED_SCHEMA}.atp_sessions WHERE coordinator_id = $1`, [
+          c.coordinatorId,
+        ])
+      ).rows[0]!.n;
+    const handler = async (art: { payload: Uint8Array }) => {
+      await new Promise((r) => setTimeout(r, 10));
+      const n = Number(new TextDecoder().decode(art.payload));
+      return String(n * n);
+    };
+    const onA = new Worker({ url: a.url, fallbackUrls: [b.url], concurrency: 4 });
+    onA.handle('paused.square', handler);
+    await onA.start();
+    const client = await Client.connect(b.url, { fallbackUrls: [a.url] });
+    const TOTAL = 600;
+    const hs = await client.submitMany(Array.from({ length: TOTAL }, (_, n) => ({ kind: 'paused.square', payload: String(n) })));
+    let done = 0;
+    const results = hs.map((h) => h.result().then((o) => (done++, o)));
+    await until('some results before the pause', () => done >= 20);
+
+    a.proc.kill('SIGSTOP');
+    // B (which has no worker of its own yet) reclaims A's worker session once A is silent long enough.
+    await until("B reclaims A's worker session", async () => (await sessionsOf(a)) === 0);
+    // A worker on B keeps the work going meanwhile.
+    const onB = new Worker({ url: b.url, fallbackUrls: [a.url], concurrency: 4 });
+    onB.handle('paused.square', handler);
+    await onB.start();
+    a.proc.kill('SIGCONT');
+    // A learns that the session is no longer its own, ends it, and its worker gets a new one there.
+    await until('A disowns the session', () => a.events.some((e) => e.event === 'disowned'));
+    await until("A's worker has a session A owns again", async () => (await sessionsOf(a)) === 1);
+    await until('more results after the pause', () => done >= TOTAL / 2);
+    a.proc.kill('SIGKILL');
+
+    const outcomes = await Promise.all(results);
+    await assertAllCompleted(
+      outcomes.map((o, n) => ({ n, o })),
+      TOTAL,
+      PAUSED_SCHEMA,
+    );
+    await db.end();
+    await onA.close();
+    await onB.close();
+    await client.close();
   },
 );

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { MemoryStore, SqliteStore, openStore } from '../../src/store/index.js';
 import type { ArtifactResult, ArtifactView, Store } from '../../src/store/store.js';
-import { acquire, artifact, hexId, refOf, runStoreConformance } from './conformance.js';
+import { acquire, artifact, ensureSession, hexId, refOf, runStoreConformance } from './conformance.js';
 
 const NOW = 1_000_000;
 const enc = new TextEncoder();
@@ -181,6 +181,7 @@ void describe('sqlite store: group commit', () => {
     const t1 = s.stats.transactions;
     await Promise.all(Array.from({ length: 2500 }, (_, i) => s.submit([artifact(1000 + i)], NOW)));
     assert.equal(s.stats.transactions - t1, 3, '1,000 + 1,000 + 500');
+    await Promise.all(Array.from({ length: 300 }, (_, i) => ensureSession(s, `s${i}`)));
     const t2 = s.stats.transactions;
     const grants = (await Promise.all(Array.from({ length: 300 }, (_, i) => acquire(s, { sessionId: `s${i}`, max: 2 })))).flat();
     assert.equal(grants.length, 600);

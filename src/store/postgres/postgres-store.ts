@@ -24,6 +24,7 @@ import type {
   LeaseRecord,
   LeaseRef,
   LossOutcome,
+  MaintainOutcome,
   NewArtifact,
   PartialOutcome,
   RevokeOrder,
@@ -51,6 +52,14 @@ export interface PostgresStoreOptions {
   coordinatorId?: string;
   /** Schema holding the tables (created if missing); default `public`. Tests use one per store. */
   schema?: string;
+  /**
+   * PostgreSQL ends a transaction of this store that sits idle for longer than this, and with it
+   * the locks it holds (`idle_in_transaction_session_timeout`). A coordinator's transactions take
+   * milliseconds; one idle for seconds belongs to a coordinator that is stalled (paused, swapped
+   * out), and must not hold rows that the other coordinators need to reclaim its sessions. Keep it
+   * below the reclaim delay (twice the resume window plus one second). Default 5,000 ms; 0 turns it off.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 type Row = Record<string, unknown>;
@@ -148,8 +157,19 @@ export class PostgresStore implements Store {
     if (!/^[a-z_][a-z0-9_]{0,40}$/.test(this.#schema))
       throw new RangeError(`schema ${JSON.stringify(this.#schema)} must be a lower-case SQL identifier`);
     this.#channel = `atp_events_${this.#schema}`;
-    this.#pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 8, options: `-c search_path=${this.#schema}` });
+    const idle = options.idleInTransactionTimeoutMs ?? 5000;
+    if (!Number.isInteger(idle) || idle < 0)
+      throw new RangeError(`idleInTransactionTimeoutMs must be a whole number of milliseconds, 0 or more; got ${String(idle)}`);
+    this.#pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 8,
+      options: `-c search_path=${this.#schema} -c idle_in_transaction_session_timeout=${idle}`,
+    });
     this.#pool.on('error', () => undefined); // a broken idle connection is replaced by the pool
+    // A connection that the server ends while it is checked out (idle_in_transaction_session_timeout,
+    // an administrator, a restart) fails the query in flight, which is where it is handled; the
+    // 'error' event it also emits must not crash the coordinator.
+    this.#pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   async open(): Promise<void> {
@@ -388,10 +408,14 @@ export class PostgresStore implements Store {
 
   async #acquireIn(c: pg.PoolClient, fx: Effects, req: AcquireRequest): Promise<Grant[]> {
     const now = Math.round(req.now);
+    // Fenced by the session: only while this coordinator owns it, and the row stays locked (FOR
+    // SHARE) until the grant commits, so that a reclaim or an adoption of the session waits for the
+    // grant and then sees its leases (ATP_SPEC ATP-11.8-6).
     const picked = await c.query(
-      `WITH cand AS (
+      `WITH owner AS (SELECT 1 FROM atp_sessions WHERE session_id = $7 AND coordinator_id = $9 FOR SHARE),
+       cand AS (
          SELECT tenant, id, priority, seq FROM atp_artifacts
-          WHERE tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
+          WHERE EXISTS (SELECT 1 FROM owner) AND tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
             AND (deadline_at = 0 OR deadline_at > $4)
             AND ((quorum_n <= 1 AND leases_out = 0)
               OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
@@ -411,7 +435,17 @@ export class PostgresStore implements Store {
          INSERT INTO atp_leases (lease_id, tenant, artifact_id, epoch, session_id, node_id, granted_at, ttl_ms, max_duration_ms)
          SELECT lease_id, tenant, id, epoch, $7, $5, $4, lease_ttl_ms, max_duration_ms FROM upd)
        SELECT * FROM upd`,
-      [req.tenant, [...req.kinds], req.max, now, req.nodeId, req.newLeaseId(), req.sessionId, req.maxMessageBytes ?? null],
+      [
+        req.tenant,
+        [...req.kinds],
+        req.max,
+        now,
+        req.nodeId,
+        req.newLeaseId(),
+        req.sessionId,
+        req.maxMessageBytes ?? null,
+        this.coordinatorId,
+      ],
     );
     const rows = (picked.rows as Row[]).sort((x, y) => n(y.priority) - n(x.priority) || n(x.seq) - n(y.seq));
     const grants: Grant[] = rows.map((r) => ({
@@ -768,8 +802,21 @@ export class PostgresStore implements Store {
   loseLeases(refs: readonly LeaseRef[], code: ErrorCode, now: number): Promise<LossOutcome[]> {
     if (refs.length === 0) return Promise.resolve([]);
     return this.#tx(async (c, fx) => {
+      // A session that another coordinator has adopted is its to keep: a timer here, left from
+      // before the worker moved, must not take its leases (ATP_SPEC ATP-11.8-6). The rows stay
+      // locked until this commits, so that an adoption waits and then sees what was lost.
+      const sessions = [...new Set(refs.map((r) => r.sessionId))];
+      const theirs = new Set(
+        (
+          await c.query('SELECT session_id FROM atp_sessions WHERE session_id = ANY($1::text[]) AND coordinator_id <> $2 FOR SHARE', [
+            sessions,
+            this.coordinatorId,
+          ])
+        ).rows.map((r: Row) => r.session_id as string),
+      );
       const out: LossOutcome[] = [];
       for (const ref of refs) {
+        if (theirs.has(ref.sessionId)) continue;
         const cur = await this.#current(c, ref);
         if ('kind' in cur) continue;
         await this.#endLeases(c, [cur.lease], 'ATP_ERR_LEASE_EXPIRED', now);
@@ -961,7 +1008,8 @@ export class PostgresStore implements Store {
   }
 
   async dropSession(sessionId: string): Promise<void> {
-    await this.#pool.query('DELETE FROM atp_sessions WHERE session_id = $1', [sessionId]);
+    // Only while it is ours: a session that another coordinator adopted stays.
+    await this.#pool.query('DELETE FROM atp_sessions WHERE session_id = $1 AND coordinator_id = $2', [sessionId, this.coordinatorId]);
   }
 
   /** A worker resumes here a session another coordinator held: move it and its leases to us. */
@@ -985,29 +1033,45 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Heartbeat this coordinator, and reclaim the sessions of coordinators silent for longer than
-   * the resume window: their leases are lost (failed attempts) and re-issued, as after an abrupt
-   * leave (ATP_SPEC §11.8).
+   * Publish this coordinator's liveness (ATP_SPEC ATP-11.8-3). On its own connection (the
+   * listener's), so that it does not queue behind the pool's transactions, nor behind a reclaim that
+   * waits for a lock: a coordinator that is busy is not a coordinator that is dead.
    */
-  async maintain(now: number, resumeWindowMs: number): Promise<LossOutcome[]> {
-    await this.#pool.query('UPDATE atp_coordinators SET heartbeat_at = $2 WHERE id = $1', [this.coordinatorId, Math.round(now)]);
+  async heartbeat(now: number): Promise<void> {
+    const sql = 'UPDATE atp_coordinators SET heartbeat_at = $2 WHERE id = $1';
+    const args = [this.coordinatorId, Math.round(now)];
+    if (this.#listener === undefined) await this.#pool.query(sql, args);
+    else await this.#listener.query(sql, args).catch(() => this.#pool.query(sql, args));
+  }
+
+  /**
+   * Reclaim the sessions of coordinators silent for longer than
+   * twice the resume window plus one second: their leases are lost (failed attempts) and re-issued,
+   * as after an abrupt leave (ATP_SPEC §11.8). Leases left without a session row for as long are
+   * lost too, whatever left them. `own` names the worker sessions this coordinator serves; those
+   * that it no longer owns in the store (another coordinator took them while this one was silent)
+   * come back in `gone`, for the coordinator to end (ATP_SPEC ATP-11.8-6).
+   */
+  async maintain(now: number, resumeWindowMs: number, own: readonly string[] = []): Promise<MaintainOutcome> {
+    const silentSince = Math.round(now - resumeWindowMs * 2 - 1000);
     const dead = await this.#pool.query(
       `SELECT s.session_id FROM atp_sessions s LEFT JOIN atp_coordinators c ON c.id = s.coordinator_id
         WHERE c.id IS NULL OR c.heartbeat_at < $1`,
-      [Math.round(now - resumeWindowMs * 2 - 1000)],
+      [silentSince],
     );
-    const out: LossOutcome[] = [];
+    const lost: LossOutcome[] = [];
     for (const row of dead.rows as Row[]) {
       const sessionId = row.session_id as string;
-      // Take the session over atomically: only one coordinator reclaims it.
+      // Take the session over atomically: only one coordinator reclaims it. A grant under it holds
+      // the row FOR SHARE, so this waits for the grant, and the SELECT below sees its leases.
       const taken = await this.#pool.query(
         `DELETE FROM atp_sessions s USING atp_sessions s2 LEFT JOIN atp_coordinators c ON c.id = s2.coordinator_id
           WHERE s.session_id = $1 AND s2.session_id = s.session_id AND (c.id IS NULL OR c.heartbeat_at < $2) RETURNING s.session_id`,
-        [sessionId, Math.round(now - resumeWindowMs * 2 - 1000)],
+        [sessionId, silentSince],
       );
       if (taken.rowCount === 0) continue;
       const leases = ((await this.#pool.query('SELECT * FROM atp_leases WHERE session_id = $1', [sessionId])).rows as Row[]).map(leaseOf);
-      out.push(
+      lost.push(
         ...(await this.loseLeases(
           leases.map((l) => ({ leaseId: l.leaseId, epoch: l.epoch, sessionId })),
           'ATP_ERR_LEASE_EXPIRED',
@@ -1015,7 +1079,32 @@ export class PostgresStore implements Store {
         )),
       );
     }
-    return out;
+    // Leases whose session row is gone and that are older than the reclaim delay: nobody holds
+    // them any more (a session dropped while a grant was in flight, or reclaimed from under a
+    // coordinator that was only slow). Without this they would stay LEASED for ever.
+    const orphans = await this.#pool.query(
+      `SELECT l.lease_id, l.epoch, l.session_id FROM atp_leases l
+        WHERE l.granted_at < $1 AND NOT EXISTS (SELECT 1 FROM atp_sessions s WHERE s.session_id = l.session_id)`,
+      [silentSince],
+    );
+    if (orphans.rows.length > 0)
+      lost.push(
+        ...(await this.loseLeases(
+          (orphans.rows as Row[]).map((r) => ({ leaseId: r.lease_id as string, epoch: n(r.epoch), sessionId: r.session_id as string })),
+          'ATP_ERR_LEASE_EXPIRED',
+          now,
+        )),
+      );
+    let gone: string[] = [];
+    if (own.length > 0) {
+      const mine = await this.#pool.query(
+        'SELECT session_id FROM atp_sessions WHERE session_id = ANY($1::text[]) AND coordinator_id = $2',
+        [own, this.coordinatorId],
+      );
+      const kept = new Set((mine.rows as Row[]).map((r) => r.session_id as string));
+      gone = own.filter((id) => !kept.has(id));
+    }
+    return { lost, gone };
   }
 }
 
