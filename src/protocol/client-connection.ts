@@ -10,6 +10,8 @@ import { randomId } from '../internal/ids.js';
 import { connect } from '../transport/url.js';
 import type { ConnectOptions } from '../transport/url.js';
 import type { Transport } from '../transport/transport.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/tcp.js';
+import { timeoutOf } from '../transport/transport-errors.js';
 import { Limits, PROTOCOL_VERSION } from '../wire/index.js';
 import type { Message, MessageOf } from '../wire/index.js';
 import { Channel } from './channel.js';
@@ -92,10 +94,22 @@ export class ClientConnection {
     return this.#channel !== undefined && !this.#channel.closed && this.#welcome !== undefined;
   }
 
-  /** Connect and complete the handshake; rejects with an AtpError naming the cause. */
+  /**
+   * Connect and complete the handshake, trying `url` and then each fallback once, in turn (ATP_SPEC
+   * ATP-11.8-5); rejects with the AtpError of the last address tried, or at once with one of class 3
+   * (authentication, authorization), which another coordinator of the same deployment would repeat.
+   */
   async start(events: ClientConnectionEvents): Promise<MessageOf<'WELCOME'>> {
     this.#events = events;
-    return this.#connectOnce();
+    const addresses = 1 + (this.options.fallbackUrls?.length ?? 0);
+    for (let tried = 1; ; tried++) {
+      try {
+        return await this.#connectOnce();
+      } catch (err) {
+        if (tried >= addresses || !(err instanceof AtpError) || err.errorClass === 3) throw err;
+        this.#urlIndex++;
+      }
+    }
   }
 
   /** Replace the keepalive action (workers renew instead of pinging). */
@@ -113,12 +127,22 @@ export class ClientConnection {
     }
     const ch = new Channel(transport, { ...o.channel, side: 'client', clock: this.#clock });
     const prev = this.#welcome;
+    const url = this.#currentUrl();
+    // ATP_SPEC ATP-4.1-7: a coordinator that accepts the connection but does not answer (paused,
+    // overloaded) must not hold its client: give up, and try the next address.
+    const waitMs = timeoutOf(o.transport?.timeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
     return new Promise<MessageOf<'WELCOME'>>((resolve, reject) => {
       let welcomed = false;
+      // Destroyed, not closed: a paused peer would never finish a clean close.
+      const giveUp = this.#clock.setTimer(waitMs, () => {
+        reject(new AtpError('ATP_ERR_HANDSHAKE_TIMEOUT', `no WELCOME from ${url} within ${waitMs} ms`));
+        ch.destroy();
+      });
       ch.start({
         message: (msg) => {
           if (!welcomed) {
             if (msg.type === 'WELCOME') {
+              giveUp.cancel();
               welcomed = true;
               this.#channel = ch;
               this.#welcome = msg;
@@ -142,6 +166,7 @@ export class ClientConnection {
         },
         closed: (err) => {
           if (!welcomed) {
+            giveUp.cancel();
             reject(err ?? new AtpError('ATP_ERR_UNAVAILABLE', `the coordinator at ${o.url} closed the connection during the handshake`));
             return;
           }

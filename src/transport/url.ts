@@ -40,7 +40,10 @@ export interface ListenOptions {
 
 /** Options for connect(); each transport uses those that concern it. */
 export interface ConnectOptions {
-  /** Give up connecting after this long (default 10 s). */
+  /**
+   * Give up connecting after this long (default 10 s). The SDKs apply it twice: to the connection,
+   * and then to the ATP handshake, from HELLO sent to WELCOME received (ATP_SPEC ATP-4.1-7).
+   */
   readonly timeoutMs?: number | undefined;
   /** Outbound high-water mark (default 1 MiB). */
   readonly highWaterMarkBytes?: number | undefined;
