@@ -325,16 +325,29 @@ export class Coordinator implements Core {
         return;
       }
       case 'changed':
-        this.store.get(ev.tenant, ev.id).then(
-          async (view) => {
-            if (view === undefined) return;
-            const terminal = view.state !== 'PENDING' && view.state !== 'LEASED';
-            this.publish(view, terminal ? await this.store.result(ev.tenant, ev.id) : undefined);
-          },
-          (err: unknown) => this.fault('external change', err),
-        );
+        this.#refresh(ev.tenant, ev.id);
         return;
+      case 'resync': {
+        // Events may have been missed (the store's notification channel was down): read again what
+        // this coordinator's watchers wait for, and let its idle workers look for work again.
+        for (const [tenant, id] of [...this.watches.watchedArtifacts()]) this.#refresh(tenant, id);
+        for (const set of this.#hungry.values()) for (const s of set) this.dispatch(s);
+        this.emit('resync', {});
+        return;
+      }
     }
+  }
+
+  /** Publish an artifact's current state, as the store has it, to the watchers here. */
+  #refresh(tenant: string, id: string): void {
+    this.store.get(tenant, id).then(
+      async (view) => {
+        if (view === undefined) return;
+        const terminal = view.state !== 'PENDING' && view.state !== 'LEASED';
+        this.publish(view, terminal ? await this.store.result(tenant, id) : undefined);
+      },
+      (err: unknown) => this.fault('external change', err),
+    );
   }
 
   /**

@@ -73,6 +73,15 @@ export class WatchHub {
   }
 
   /** Key for an artifact-scope or subtree-scope watch. */
+  /** The artifacts watched one by one, as [tenant, id]. */
+  *watchedArtifacts(): Generator<[string, string]> {
+    // keyOf: `tenant/id`, or the id alone in the tenant "" (an id has no '/').
+    for (const key of this.#byArtifact.keys()) {
+      const cut = key.lastIndexOf('/');
+      yield cut < 0 ? ['', key] : [key.slice(0, cut), key.slice(cut + 1)];
+    }
+  }
+
   static artifactKey(tenant: string, id: string): string {
     return keyOf(tenant, id);
   }

@@ -258,7 +258,9 @@ export interface Store {
 export type ExternalEvent =
   | { kind: 'changed'; tenant: string; id: string }
   | { kind: 'revoke'; lease: LeaseRecord; code: ErrorCode; reason: string }
-  | { kind: 'pending'; tenant: string; kinds: string[] };
+  | { kind: 'pending'; tenant: string; kinds: string[] }
+  /** Events may have been lost (the notification channel was down and is back): read again what matters. */
+  | { kind: 'resync' };
 
 /** What a store keeps of a worker session so that it can be resumed after a coordinator restart. */
 export interface SessionRecord {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import type { ExternalEvent } from '../../src/store/store.js';
 import { acquire, artifact, refOf } from './conformance.js';
 
 const url = process.env.ATP_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
@@ -19,11 +20,11 @@ const schemas: string[] = [];
 const clients: pg.Client[] = [];
 
 async function pair(): Promise<{ a: PostgresStore; b: PostgresStore; sql: pg.Client; schema: string }> {
-  const schema = `atp_own_${run}_${n++}`;
+  const schema = `atp_own_${run}_${++n}`;
   schemas.push(schema);
-  const a = new PostgresStore({ url, schema, poolSize: 2, coordinatorId: 'coord-a' });
+  const a = new PostgresStore({ url, schema, poolSize: 2, coordinatorId: `coord-a-${run}-${n}` });
   await a.open();
-  const b = new PostgresStore({ url, schema, poolSize: 2, coordinatorId: 'coord-b' });
+  const b = new PostgresStore({ url, schema, poolSize: 2, coordinatorId: `coord-b-${run}-${n}` });
   await b.open();
   opened.push(a, b);
   const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
@@ -50,7 +51,7 @@ void describe('PostgreSQL store: session ownership (ATP-11.8-6)', { skip }, () =
     const [held] = await acquire(a, { sessionId: 'w1', max: 1, now });
     assert.ok(held);
     // A is silent (paused): B's upkeep, past the delay, reclaims the session and loses its lease.
-    await sql.query("UPDATE atp_coordinators SET heartbeat_at = $1 WHERE id = 'coord-a'", [now - SILENT - 1]);
+    await sql.query('UPDATE atp_coordinators SET heartbeat_at = $1 WHERE id = $2', [now - SILENT - 1, a.coordinatorId]);
     const { lost, gone } = await b.maintain(now, WINDOW, []);
     assert.deepEqual(
       lost.map((o) => o.lease.leaseId),
@@ -153,5 +154,33 @@ void describe('PostgreSQL store: a connection the server ends while it is in use
   void it('checks idleInTransactionTimeoutMs at once', () => {
     assert.throws(() => new PostgresStore({ url, idleInTransactionTimeoutMs: -1 }), /idleInTransactionTimeoutMs must be a whole number/);
     assert.throws(() => new PostgresStore({ url, idleInTransactionTimeoutMs: 1.5 }), /idleInTransactionTimeoutMs/);
+  });
+});
+
+void describe('PostgreSQL store: the LISTEN connection', { skip }, () => {
+  void it('is connected again after the server ends it, says `resync`, and delivers notifications again', async () => {
+    const { a, b, sql } = await pair();
+    const events: ExternalEvent[] = [];
+    a.subscribe((ev) => events.push(ev));
+    const pid = async () =>
+      (
+        await sql.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`atp-listen-${a.coordinatorId}`])
+      ).rows.map((r) => r.pid);
+    const before = await pid();
+    assert.equal(before.length, 1);
+    await sql.query('SELECT pg_terminate_backend($1)', [before[0]]);
+    while (!events.some((e) => e.kind === 'resync')) await new Promise((r) => setTimeout(r, 10));
+    // B's decisions reach A again.
+    await b.submit([artifact(20, { kind: 'after-resync' })], 0);
+    while (!events.some((e) => e.kind === 'pending' && e.kinds.includes('after-resync'))) await new Promise((r) => setTimeout(r, 10));
+    // And the heartbeat has its connection back.
+    await a.heartbeat(2);
+    assert.equal(
+      (await sql.query<{ h: string }>('SELECT heartbeat_at AS h FROM atp_coordinators WHERE id = $1', [a.coordinatorId])).rows[0]?.h,
+      '2',
+    );
+    const after = await pid();
+    assert.equal(after.length, 1);
+    assert.notEqual(after[0], before[0]);
   });
 });

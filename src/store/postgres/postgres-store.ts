@@ -164,6 +164,8 @@ export class PostgresStore implements Store {
       connectionString: options.url,
       max: options.poolSize ?? 8,
       options: `-c search_path=${this.#schema} -c idle_in_transaction_session_timeout=${idle}`,
+      // pg_stat_activity then says which coordinator each connection serves.
+      application_name: `atp-${this.coordinatorId}`,
     });
     this.#pool.on('error', () => undefined); // a broken idle connection is replaced by the pool
     // A connection that the server ends while it is checked out (idle_in_transaction_session_timeout,
@@ -197,12 +199,50 @@ export class PostgresStore implements Store {
       'INSERT INTO atp_coordinators (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = $2',
       [this.coordinatorId, Date.now()],
     );
-    const l = new pg.Client({ connectionString: this.#url });
-    l.on('error', () => undefined);
-    await l.connect();
-    l.on('notification', (m) => this.#onNotification(m.payload));
-    await l.query(`LISTEN ${this.#channel}`);
+    await this.#listen();
+  }
+
+  /** The LISTEN connection: its own client, outside the pool, also used for the heartbeat. */
+  async #listen(): Promise<void> {
+    const l = new pg.Client({ connectionString: this.#url, application_name: `atp-listen-${this.coordinatorId}` });
+    l.on('error', () => this.#relisten(l));
+    l.on('end', () => this.#relisten(l));
+    try {
+      await l.connect();
+      l.on('notification', (m) => this.#onNotification(m.payload));
+      await l.query(`LISTEN ${this.#channel}`);
+    } catch (err) {
+      void l.end().catch(() => undefined);
+      throw err;
+    }
     this.#listener = l;
+  }
+
+  /**
+   * The LISTEN connection was lost (a server restart, a network cut, an administrator): connect
+   * again, with a back-off, and then tell the coordinator that notifications may have been missed
+   * meanwhile (a `resync` event), so that it reads again what its watchers and workers wait for.
+   */
+  #relisten(lost: pg.Client): void {
+    if (this.#closed || this.#listener !== lost) return;
+    this.#listener = undefined;
+    lost.removeAllListeners('notification');
+    void lost.end().catch(() => undefined);
+    let delay = 50;
+    const attempt = () => {
+      if (this.#closed) return;
+      this.#listen().then(
+        () => {
+          if (this.#closed) void this.#listener?.end().catch(() => undefined);
+          else for (const h of this.#handlers) h({ kind: 'resync' });
+        },
+        () => {
+          delay = Math.min(delay * 2, 2000);
+          setTimeout(attempt, delay).unref();
+        },
+      );
+    };
+    setTimeout(attempt, delay).unref();
   }
 
   async close(): Promise<void> {
