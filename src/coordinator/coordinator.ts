@@ -21,7 +21,7 @@ import type { CoordinatorOptions, ResolvedOptions } from './options.js';
 import { SubmitBatcher, handleCancel, handleQuery, handleUnwatch, handleWatch } from './producer-handlers.js';
 import { ServerSession } from './session.js';
 import { ownedBytes } from '../internal/bytes.js';
-import type { RevokeBatch, Revoking } from './session.js';
+import type { HeldLease, RevokeBatch, Revoking } from './session.js';
 import { WatchHub } from './watch-hub.js';
 import {
   handleCheckpoint,
@@ -332,10 +332,36 @@ export class Coordinator implements Core {
         // this coordinator's watchers wait for, and let its idle workers look for work again.
         for (const [tenant, id] of [...this.watches.watchedArtifacts()]) this.#refresh(tenant, id);
         for (const set of this.#hungry.values()) for (const s of set) this.dispatch(s);
+        this.#revokeEndedElsewhere();
         this.emit('resync', {});
         return;
       }
     }
+  }
+
+  /**
+   * After a resync: a lease held here that the store no longer has was ended by another
+   * coordinator (a cancel, a failure, an expiry) whose REVOKE may have been missed. Revoke it, so
+   * that its handler stops now instead of running until its result is refused as stale. Only leases
+   * held both before and after the read are revoked; one whose COMPLETE is in flight may still be
+   * among them, and its REVOKE is then acknowledged or fenced like any other, changing nothing.
+   */
+  #revokeEndedElsewhere(): void {
+    const before = new Set<HeldLease>();
+    for (const s of this.#sessions.values()) for (const h of s.leases.values()) before.add(h);
+    if (before.size === 0) return;
+    this.store.heldLeases().then(
+      (held) => {
+        const current = new Set(held.map((l) => l.leaseId));
+        const orders: RevokeOrder[] = [];
+        for (const s of this.#sessions.values())
+          for (const h of s.leases.values())
+            if (before.has(h) && !current.has(h.lease.leaseId))
+              orders.push({ lease: h.lease, code: 'ATP_ERR_STALE_LEASE', reason: 'the lease was ended by another coordinator' });
+        if (orders.length > 0) this.revoke(orders);
+      },
+      (err: unknown) => this.fault('resync', err),
+    );
   }
 
   /** Publish an artifact's current state, as the store has it, to the watchers here. */

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Client } from '../../src/client/client.js';
+import { Worker } from '../../src/worker/worker.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import type { ExternalEvent } from '../../src/store/store.js';
 import { settle, startCoordinator } from './harness.js';
@@ -21,9 +22,12 @@ class SharedLikeStore extends MemoryStore {
 
 let tc: TestCoordinator | undefined;
 let client: Client | undefined;
+let worker: Worker | undefined;
 afterEach(async () => {
+  await worker?.close();
   await client?.close();
   await tc?.close();
+  worker = client = tc = undefined;
 });
 
 void describe('coordinator: resync after missed notifications', () => {
@@ -55,6 +59,35 @@ void describe('coordinator: resync after missed notifications', () => {
     const r = await result;
     assert.equal(r.state, 'COMPLETED');
     assert.equal(new TextDecoder().decode(r.result), 'done');
+    assert.ok(tc.events.some((e) => e.event === 'resync'));
+  });
+
+  void it('a lease that another coordinator ended, whose REVOKE was lost, is revoked on resync', async () => {
+    const store = new SharedLikeStore();
+    tc = await startCoordinator({ store });
+    worker = new Worker({ url: tc.url, clock: tc.clock });
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let reason: unknown;
+    worker.handle('long', async (_a, ctx) => {
+      started();
+      await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+      reason = ctx.signal.reason;
+      return 'too late';
+    });
+    await worker.start();
+    client = await Client.connect(tc.url, { clock: tc.clock });
+    const [h] = await client.submitMany([{ kind: 'long', payload: 'p' }]);
+    await running;
+    // "Another coordinator" cancels it: the store ends the lease; the REVOKE it would send is lost.
+    const out = await store.cancel('', h!.id, false, 'cancelled elsewhere', tc.clock.now());
+    assert.equal(out.cancelled.length, 1);
+    assert.equal((await store.heldLeases()).length, 0);
+    await settle();
+    assert.equal(reason, undefined, 'the handler runs on: nothing told the coordinator');
+    for (const handler of store.handlers) handler({ kind: 'resync' });
+    while (reason === undefined) await settle();
+    assert.equal((reason as { code?: string }).code, 'ATP_ERR_STALE_LEASE');
     assert.ok(tc.events.some((e) => e.event === 'resync'));
   });
 });
