@@ -72,7 +72,6 @@ export class WatchHub {
     if (w.session.watches.get(w.stream) === w) w.session.watches.delete(w.stream);
   }
 
-  /** Key for an artifact-scope or subtree-scope watch. */
   /** The artifacts watched one by one, as [tenant, id]. */
   *watchedArtifacts(): Generator<[string, string]> {
     // keyOf: `tenant/id`, or the id alone in the tenant "" (an id has no '/').
@@ -82,6 +81,7 @@ export class WatchHub {
     }
   }
 
+  /** Key for an artifact-scope or subtree-scope watch. */
   static artifactKey(tenant: string, id: string): string {
     return keyOf(tenant, id);
   }

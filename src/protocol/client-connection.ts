@@ -167,7 +167,7 @@ export class ClientConnection {
         closed: (err) => {
           if (!welcomed) {
             giveUp.cancel();
-            reject(err ?? new AtpError('ATP_ERR_UNAVAILABLE', `the coordinator at ${o.url} closed the connection during the handshake`));
+            reject(err ?? new AtpError('ATP_ERR_UNAVAILABLE', `the coordinator at ${url} closed the connection during the handshake`));
             return;
           }
           if (this.#channel === ch) this.#onDown(err);

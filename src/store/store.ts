@@ -241,9 +241,9 @@ export interface Store {
   /** Shared stores: publish this coordinator's liveness (called every upkeep tick, even while `maintain` runs). */
   heartbeat?(now: number): Promise<void>;
   /**
-   * Shared stores: periodic upkeep — the leases of
-   * sessions whose coordinator died and that nobody resumed within the resume window, and which of
-   * `own` (the worker sessions this coordinator serves) it no longer owns.
+   * Shared stores: periodic upkeep — the leases of sessions whose coordinator died and that nobody
+   * resumed within the resume window, and which of `own` (the worker sessions this coordinator
+   * serves) it no longer owns.
    */
   maintain?(now: number, resumeWindowMs: number, own?: readonly string[]): Promise<MaintainOutcome>;
   /** Shared stores: take over a session of another coordinator (a worker resuming here). */

@@ -1085,12 +1085,12 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Reclaim the sessions of coordinators silent for longer than
-   * twice the resume window plus one second: their leases are lost (failed attempts) and re-issued,
-   * as after an abrupt leave (ATP_SPEC §11.8). Leases left without a session row for as long are
-   * lost too, whatever left them. `own` names the worker sessions this coordinator serves; those
-   * that it no longer owns in the store (another coordinator took them while this one was silent)
-   * come back in `gone`, for the coordinator to end (ATP_SPEC ATP-11.8-6).
+   * Reclaim the sessions of coordinators silent for longer than twice the resume window plus one
+   * second: their leases are lost (failed attempts) and re-issued, as after an abrupt leave
+   * (ATP_SPEC §11.8). Leases left without a session row for as long are lost too, whatever left
+   * them. `own` names the worker sessions this coordinator serves; those that it no longer owns in
+   * the store (another coordinator took them while this one was silent) come back in `gone`, for
+   * the coordinator to end (ATP_SPEC ATP-11.8-6).
    */
   async maintain(now: number, resumeWindowMs: number, own: readonly string[] = []): Promise<MaintainOutcome> {
     const silentSince = Math.round(now - resumeWindowMs * 2 - 1000);
