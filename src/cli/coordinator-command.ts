@@ -18,6 +18,7 @@ interface CoordinatorFlags {
   maxAttempts?: number;
   maxFrameBytes?: number;
   maxMessageBytes?: number;
+  messageBudgetBytes?: number;
   idleTimeout?: number;
   token: string[];
   http?: { host: string; port: number };
@@ -66,6 +67,11 @@ export function registerCoordinator(program: Command): void {
       'largest message accepted, whole or in fragments (default 268435456)',
       intFlag('--max-message-bytes', 65536, 4294967295),
     )
+    .option(
+      '--message-budget-bytes <n>',
+      'memory for large messages being received, all connections together; one that does not fit waits (default 1073741824, at least --max-message-bytes)',
+      intFlag('--message-budget-bytes', 65536, Number.MAX_SAFE_INTEGER),
+    )
     .option('--token <token[:roles[:tenant]]>', 'require bearer tokens (repeatable); roles: w, p, o', collect, [])
     .option('--http <host:port>', 'serve /status (JSON) and /metrics (Prometheus) on this address', hostPortFlag)
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -84,6 +90,7 @@ export function registerCoordinator(program: Command): void {
           ...(flags.maxAttempts !== undefined ? { maxAttempts: flags.maxAttempts } : {}),
           ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: flags.maxFrameBytes } : {}),
           ...(flags.maxMessageBytes !== undefined ? { maxMessageBytes: flags.maxMessageBytes } : {}),
+          ...(flags.messageBudgetBytes !== undefined ? { messageBudgetBytes: flags.messageBudgetBytes } : {}),
           ...(tokens !== undefined ? { tokens } : {}),
         });
         subscribe(COORDINATOR_DIAGNOSTICS, (m) => {

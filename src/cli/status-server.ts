@@ -17,7 +17,14 @@ export async function statusOf(c: Coordinator) {
     if (!s.connected) detached++;
     leases += s.leases.size;
   }
-  return { store: c.store.name, artifacts: counts, sessions: { workers, producers, detached }, leases };
+  const b = c.messageBudget;
+  return {
+    store: c.store.name,
+    artifacts: counts,
+    sessions: { workers, producers, detached },
+    leases,
+    messageBudget: { limitBytes: b.limitBytes, usedBytes: b.usedBytes, peakBytes: b.peakBytes, waiting: b.waiting, waited: b.waited },
+  };
 }
 
 /** Serve /status and /metrics. */
@@ -31,6 +38,16 @@ export async function startStatusServer(
   const artifacts = new Gauge({ name: 'atp_artifacts', help: 'Artifacts by state', labelNames: ['state'], registers: [registry] });
   const sessions = new Gauge({ name: 'atp_sessions', help: 'Sessions by kind', labelNames: ['kind'], registers: [registry] });
   const leases = new Gauge({ name: 'atp_leases', help: 'Leases held now', registers: [registry] });
+  const budgetUsed = new Gauge({
+    name: 'atp_message_budget_used_bytes',
+    help: 'Bytes reserved for large messages being received',
+    registers: [registry],
+  });
+  const budgetWaiting = new Gauge({
+    name: 'atp_message_budget_waiting',
+    help: 'Large messages waiting for memory to be received',
+    registers: [registry],
+  });
   const server = createServer((req, res) => {
     void (async () => {
       try {
@@ -44,6 +61,8 @@ export async function startStatusServer(
           sessions.set({ kind: 'producer' }, st.sessions.producers);
           sessions.set({ kind: 'detached' }, st.sessions.detached);
           leases.set(st.leases);
+          budgetUsed.set(st.messageBudget.usedBytes);
+          budgetWaiting.set(st.messageBudget.waiting);
           res.writeHead(200, { 'content-type': registry.contentType });
           res.end(await registry.metrics());
         } else {

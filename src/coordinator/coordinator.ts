@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors.js';
 import { IdGenerator, ZERO_ID, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
 import { Channel, truncate } from '../protocol/channel.js';
+import { MessageBudget } from '../protocol/message-budget.js';
 import type { ArtifactResult, ArtifactView, ExternalEvent, Grant, RevokeOrder, Store } from '../store/store.js';
 import { listen } from '../transport/url.js';
 import type { ListenOptions } from '../transport/url.js';
@@ -53,6 +54,8 @@ export class Coordinator implements Core {
   readonly store: Store;
   readonly timers: TimerHeap;
   readonly watches = new WatchHub();
+  /** Memory for fragmented messages being received, shared by every connection (ATP-4.5-10). */
+  readonly messageBudget: MessageBudget;
   readonly #sessions = new Map<string, ServerSession>();
   readonly #channels = new Set<Channel>();
   readonly #listeners: Listener[] = [];
@@ -68,6 +71,7 @@ export class Coordinator implements Core {
     this.options = resolveOptions(options);
     this.store = this.options.store;
     this.timers = new TimerHeap(this.options.clock);
+    this.messageBudget = new MessageBudget(this.options.messageBudgetBytes);
     this.#submits = new SubmitBatcher(this);
   }
 
@@ -127,7 +131,12 @@ export class Coordinator implements Core {
       transport.destroy();
       return;
     }
-    const ch = new Channel(transport, { side: 'coordinator', clock: this.options.clock, maxMessageBytes: this.options.maxMessageBytes });
+    const ch = new Channel(transport, {
+      side: 'coordinator',
+      clock: this.options.clock,
+      maxMessageBytes: this.options.maxMessageBytes,
+      budget: this.messageBudget,
+    });
     this.#channels.add(ch);
     let session: ServerSession | undefined;
     let helloSeen = false;

@@ -5,6 +5,9 @@ import type { Store } from '../store/store.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { Limits } from '../wire/index.js';
 
+/** Default memory for fragmented messages being received at once, across connections: 1 GiB. */
+export const DEFAULT_MESSAGE_BUDGET_BYTES = 4 * Limits.DEFAULT_MAX_MESSAGE_BYTES;
+
 /** What a bearer token grants (ATP_SPEC §4.5). */
 export interface TokenGrant {
   /** Role bits the token may use (1 worker, 2 producer, 4 observer). */
@@ -29,6 +32,12 @@ export interface CoordinatorOptions {
   maxFrameBytes?: number;
   /** Largest message body accepted, whole or in fragments (WELCOME.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Memory for the bodies of fragmented messages being received, across all connections at once
+   * (ATP-4.5-10). A message that does not fit waits, its connection's window closed, until others
+   * are complete. At least maxMessageBytes. Default 1 GiB, or maxMessageBytes if that is larger.
+   */
+  messageBudgetBytes?: number;
   /** Bearer tokens; when set, every session must present one. Keys are the token strings. */
   tokens?: ReadonlyMap<string, TokenGrant>;
   /** Implementation name sent in WELCOME. */
@@ -55,6 +64,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     maxAttempts: o.maxAttempts ?? 3,
     maxFrameBytes: o.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
     maxMessageBytes: o.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES,
+    messageBudgetBytes: o.messageBudgetBytes ?? Math.max(DEFAULT_MESSAGE_BUDGET_BYTES, o.maxMessageBytes ?? 0),
     tokens: o.tokens,
     agent: o.agent ?? 'atp-ts/0.1',
   };
@@ -80,6 +90,11 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
   if (!Number.isInteger(r.maxMessageBytes) || r.maxMessageBytes < r.maxFrameBytes || r.maxMessageBytes > Limits.MAX_MAX_MESSAGE_BYTES) {
     throw new RangeError(
       `coordinator option maxMessageBytes must be an integer in [maxFrameBytes (${r.maxFrameBytes}), ${Limits.MAX_MAX_MESSAGE_BYTES}], got ${r.maxMessageBytes}`,
+    );
+  }
+  if (!Number.isSafeInteger(r.messageBudgetBytes) || r.messageBudgetBytes < r.maxMessageBytes) {
+    throw new RangeError(
+      `coordinator option messageBudgetBytes must be an integer of at least maxMessageBytes (${r.maxMessageBytes}), got ${r.messageBudgetBytes}: a message of the largest size must fit`,
     );
   }
   return r;

@@ -32,6 +32,7 @@ import {
   isGrease,
 } from '../wire/index.js';
 import type { FragmentInfo, Message, MessageOf } from '../wire/index.js';
+import type { MessageBudget } from './message-budget.js';
 import { isBarrier, orderingKeys } from './ordering.js';
 
 /** Which end of the connection this channel is. */
@@ -56,6 +57,11 @@ export interface ChannelOptions {
   fragmentBytes?: number;
   /** The flow-control window this side keeps open for the peer's fragments (ATP_WIRE §3.8). Default 128 KiB. */
   receiveWindowBytes?: number;
+  /**
+   * Memory shared with other channels for the bodies of fragmented messages being received
+   * (ATP-4.5-10): a message that does not fit waits, with this connection's window closed.
+   */
+  budget?: MessageBudget;
 }
 
 /** What a channel reports to its owner. */
@@ -113,6 +119,10 @@ export class Channel {
   #receivedUnreturned = 0;
   #windowOpened = false;
   #windowDue = false;
+  readonly #budget: MessageBudget | undefined;
+  /** Budget bytes held for the message being received, and the wait for them when it did not fit. */
+  #reserved = 0;
+  #cancelWait: (() => void) | undefined;
   #bulk: BulkEntry[] = [];
   /** Fragment buffers to reuse, and those handed to the transport (in order), back in the pool once written. */
   readonly #fragmentPool: Uint8Array[] = [];
@@ -145,6 +155,8 @@ export class Channel {
     if (!Number.isSafeInteger(this.#fragmentBytes) || this.#fragmentBytes < 8)
       throw new RangeError(`fragmentBytes must be an integer of at least 8, got ${this.#fragmentBytes}`);
     this.#prefaceIn = transport.framed ? undefined : new Uint8Array(0);
+    this.#budget = options.budget;
+    if (this.#budget !== undefined) this.#decoder.allocate = (total) => this.#allocate(total);
     this.#lastFrameAt = this.#clock.now();
     if (options.idleTimeoutMs) this.setIdleTimeout(options.idleTimeoutMs);
   }
@@ -415,7 +427,7 @@ export class Channel {
           if (f.frames === 1) {
             this.#framesIn++;
             this.#lastFrameAt = this.#clock.now();
-          }
+          } else this.#releaseBudget(); // a fragmented message is complete: its memory is no longer the budget's
           const msg = decodeBody(f.code, f.stream, f.payload);
           if (msg === undefined) {
             this.#countUnknown(f.code);
@@ -428,7 +440,7 @@ export class Channel {
         },
         this.#onFragment,
       );
-      if (this.#windowDue) this.#giveWindow();
+      if (this.#windowDue && !this.#decoder.waiting) this.#giveWindow();
       if (this.transport.framed && (this.#framesIn - framedBefore !== 1 || this.#decoder.inFrame)) {
         throw new AtpError('ATP_ERR_FRAME_TOO_LARGE', 'a WebSocket message must carry exactly one ATP frame');
       }
@@ -454,6 +466,38 @@ export class Channel {
       this.#windowDue = true;
     }
   };
+
+  /** The decoder starts a fragmented message of `total` bytes: its buffer, if the budget has room now. */
+  #allocate(total: number): Uint8Array | undefined {
+    const budget = this.#budget!;
+    if (total > budget.limitBytes) {
+      throw new AtpError('ATP_ERR_FRAME_TOO_LARGE', `message of ${total} bytes exceeds the memory for messages (${budget.limitBytes})`);
+    }
+    if (budget.tryReserve(total)) {
+      this.#reserved = total;
+      return new Uint8Array(total);
+    }
+    // Wait, taking in nothing more: the window given back so far bounds what the peer can still send.
+    this.#cancelWait = budget.wait(total, () => {
+      this.#cancelWait = undefined;
+      this.#reserved = total;
+      if (this.#closed || this.#closing || !this.#decoder.waiting) return this.#releaseBudget();
+      this.#decoder.resume(new Uint8Array(total));
+      if (this.#windowDue) this.#giveWindow();
+    });
+    return undefined;
+  }
+
+  /** Give back the budget of the message being received, or stop waiting for it. */
+  #releaseBudget(): void {
+    this.#cancelWait?.();
+    this.#cancelWait = undefined;
+    if (this.#reserved > 0) {
+      const bytes = this.#reserved;
+      this.#reserved = 0;
+      this.#budget!.release(bytes);
+    }
+  }
 
   #giveWindow(): void {
     this.#windowDue = false;
@@ -545,6 +589,7 @@ export class Channel {
     if (this.#closed) return;
     this.#closed = true;
     this.#idleTimer?.cancel();
+    this.#releaseBudget();
     this.#events?.closed(error);
   }
 }

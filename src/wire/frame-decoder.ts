@@ -43,13 +43,31 @@ interface Assembly {
   code: number;
   stream: number;
   total: number;
-  /** Undefined for an unregistered type: its bytes are skipped. */
+  /** Undefined for an unregistered type (its bytes are skipped), and while the body waits for memory. */
   buf: Uint8Array | undefined;
+  /** Copies of the bytes received while the body waits for memory (see `allocate`). */
+  held: Uint8Array[] | undefined;
   received: number;
   frames: number;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Gives the buffer for a fragmented message's body of `total` bytes, or undefined when there is no
+ * memory for it yet: the decoder then keeps copies of the bytes that arrive until `resume()`.
+ */
+export type MessageAllocator = (total: number) => Uint8Array | undefined;
+/** Copy `pieces` one after the other into the start of `into`; returns `into`. */
+function gather(pieces: readonly Uint8Array[], into: Uint8Array): Uint8Array {
+  let at = 0;
+  for (const piece of pieces) {
+    into.set(piece, at);
+    at += piece.length;
+  }
+  return into;
+}
+
 const hex4 = (code: number): string => `0x${code.toString(16).padStart(4, '0')}`;
 
 /**
@@ -59,6 +77,8 @@ const hex4 = (code: number): string => `0x${code.toString(16).padStart(4, '0')}`
 export class FrameDecoder {
   #maxFrameBytes: number;
   #maxMessageBytes: number;
+  /** Where a message's body goes; by default a new buffer of its size. */
+  allocate: MessageAllocator | undefined;
   /** Header bytes held: 12, and 4 more for the message length of a first fragment. */
   #head = new Uint8Array(HEADER_BYTES + FIRST_FRAGMENT_PREFIX_BYTES);
   #headView = new DataView(this.#head.buffer);
@@ -106,7 +126,8 @@ export class FrameDecoder {
 
   /** Bytes held for an incomplete frame or fragmented message. */
   get bufferedBytes(): number {
-    return this.#headLen + this.#frameLen + (this.#msg?.buf !== undefined ? this.#msg.received : 0);
+    const m = this.#msg;
+    return this.#headLen + this.#frameLen + (m !== undefined && (m.buf !== undefined || m.held !== undefined) ? m.received : 0);
   }
 
   /** Bytes allocated for what is incomplete: a straddling frame, or the whole body of a fragmented message. */
@@ -122,6 +143,23 @@ export class FrameDecoder {
   /** True while a fragmented message is incomplete. */
   get inMessage(): boolean {
     return this.#msg !== undefined;
+  }
+
+  /** True while the message in progress waits for the buffer its allocator did not give (see `resume`). */
+  get waiting(): boolean {
+    return this.#msg?.held !== undefined;
+  }
+
+  /**
+   * The buffer for the message that waits: the bytes held so far are copied into it, and the rest
+   * go straight there. `buf` must be exactly the message's length.
+   */
+  resume(buf: Uint8Array): void {
+    const m = this.#msg;
+    if (m?.held === undefined) throw new Error('no fragmented message waits for a buffer');
+    if (buf.length !== m.total) throw new RangeError(`a buffer of ${buf.length} bytes for a ${m.total}-byte message`);
+    m.buf = gather(m.held, buf);
+    m.held = undefined;
   }
 
   /**
@@ -147,7 +185,8 @@ export class FrameDecoder {
       if (this.#fragLeft > 0) {
         const m = this.#msg!;
         const take = Math.min(this.#fragLeft, end - off);
-        m.buf?.set(chunk.subarray(off, off + take), m.received);
+        if (m.buf !== undefined) m.buf.set(chunk.subarray(off, off + take), m.received);
+        else m.held?.push(Uint8Array.prototype.slice.call(chunk, off, off + take));
         m.received += take;
         this.#fragLeft -= take;
         off += take;
@@ -350,7 +389,13 @@ export class FrameDecoder {
         length: total,
       });
     }
-    this.#msg = { code, stream: this.#stream, total, buf: min === undefined ? undefined : new Uint8Array(total), received: 0, frames: 0 };
+    let buf: Uint8Array | undefined;
+    let held: Uint8Array[] | undefined;
+    if (min !== undefined) {
+      buf = this.allocate === undefined ? new Uint8Array(total) : this.allocate(total);
+      if (buf === undefined) held = [];
+    }
+    this.#msg = { code, stream: this.#stream, total, buf, held, received: 0, frames: 0 };
     this.#fragLength = this.#len;
     this.#fragFlags = this.#flags;
     this.#fragLeft = first;
@@ -375,6 +420,8 @@ export class FrameDecoder {
     });
     if (m.received < m.total) return;
     this.#msg = undefined;
+    // A message that arrived whole while it waited for memory (it is at most a window long).
+    if (m.held !== undefined) m.buf = gather(m.held, new Uint8Array(m.total));
     onFrame({ code: m.code, flags: 0, stream: m.stream, payload: m.buf ?? EMPTY, frames: m.frames });
   }
 }
