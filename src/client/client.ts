@@ -4,7 +4,8 @@
  */
 import { AtpError, codeOfWire } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { Clock } from '../internal/clock.js';
+import { systemClock } from '../internal/clock.js';
+import type { Clock, Timer } from '../internal/clock.js';
 import { ownedBytes } from '../internal/bytes.js';
 import { OrderedDigests } from '../internal/digest.js';
 import { ZERO_ID, defaultArtifactId, fromHex, toHex } from '../internal/ids.js';
@@ -67,15 +68,21 @@ export interface ArtifactStatus {
 }
 
 const enc = new TextEncoder();
+/** How long close() lets the submits already made finish. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /** A producer's connection to a coordinator. */
 export class Client {
   readonly connection: ClientConnection;
   readonly #handles = new Map<string, ArtifactHandle>();
   readonly #digests = new OrderedDigests<Client>();
+  /** Submits not answered yet: close() lets them finish (ACCEPTED or ERROR) before it leaves. */
+  readonly #unanswered = new Set<Promise<unknown>>();
+  readonly #clock: Clock;
 
-  private constructor(conn: ClientConnection) {
+  private constructor(conn: ClientConnection, clock: Clock) {
     this.connection = conn;
+    this.#clock = clock;
   }
 
   /** Connect to a coordinator (tcp://, tls://, ws://, memory:// URL). */
@@ -91,7 +98,7 @@ export class Client {
       ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
       ...(options.maxMessageBytes !== undefined ? { channel: { maxMessageBytes: options.maxMessageBytes } } : {}),
     });
-    const client = new Client(conn);
+    const client = new Client(conn, options.clock ?? systemClock);
     await conn.start({
       push: () => undefined,
       // Every reconnect, resumed or not, watches the open handles again with replay: a dropped
@@ -118,7 +125,7 @@ export class Client {
     const payload =
       spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
     // A large payload is hashed across event-loop turns; submissions still leave in the order made.
-    return new Promise<ArtifactHandle>((resolve, reject) =>
+    const answered = new Promise<ArtifactHandle>((resolve, reject) =>
       this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => {
         try {
           this.#submitWith(spec, payload, digest, resolve, reject);
@@ -127,6 +134,10 @@ export class Client {
         }
       }),
     );
+    this.#unanswered.add(answered);
+    const forget = () => this.#unanswered.delete(answered);
+    answered.then(forget, forget);
+    return answered;
   }
 
   /** Send the SUBMIT and settle the submit's promise with its answer (one promise per submit). */
@@ -385,8 +396,20 @@ export class Client {
     this.#handles.clear();
   }
 
-  /** Leave (GOAWAY) and close. */
-  async close(): Promise<void> {
+  /**
+   * Leave (GOAWAY) and close. Submits already made are let finish first — sent whole, however large,
+   * and answered with ACCEPTED or an ERROR — for up to `timeoutMs` (default 10 s); those still
+   * unanswered then reject with ATP_ERR_UNAVAILABLE. Handles still waiting for results reject with
+   * ATP_ERR_UNAVAILABLE ("the client is closed").
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (this.#unanswered.size > 0 && timeoutMs > 0) {
+      let timer: Timer | undefined;
+      const waited = new Promise<void>((resolve) => (timer = this.#clock.setTimer(timeoutMs, resolve)));
+      await Promise.race([Promise.allSettled([...this.#unanswered]), waited]);
+      timer?.cancel();
+    }
     await this.connection.close();
   }
 }
