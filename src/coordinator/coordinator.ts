@@ -6,7 +6,7 @@
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { AtpError, wireCodeOf } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { IdGenerator, ZERO_ID, equalBytes, fromHex, hexIdInto, randomId, sha256, toHex } from '../internal/ids.js';
+import { IdGenerator, ZERO_ID, equalBytes, fromHex, hexInto, randomId, sha256, toHex } from '../internal/ids.js';
 import { TimerHeap } from '../internal/timer-heap.js';
 import { Channel, truncate } from '../protocol/channel.js';
 import { MessageBudget } from '../protocol/message-budget.js';
@@ -43,8 +43,13 @@ const diag = diagnosticsChannel(COORDINATOR_DIAGNOSTICS);
 const REVOKE_FLUSH_EVERY = 256;
 /** Optional features this coordinator agrees to (ATP_REGISTRY §5). */
 const SUPPORTED_CAPABILITIES: ReadonlySet<string> = new Set([Capability.REVOKE_BATCH]);
+/** Scratch bytes for the ids of a frame encoded at once by Channel.send (REVOKE, LEASE). */
 const REVOKE_LEASE_ID = new Uint8Array(16);
 const REVOKE_ARTIFACT_ID = new Uint8Array(16);
+const LEASE_LEASE_ID = new Uint8Array(16);
+const LEASE_ARTIFACT_ID = new Uint8Array(16);
+const LEASE_PARENT_ID = new Uint8Array(16);
+const LEASE_DIGEST = new Uint8Array(32);
 
 const WORKER_FRAMES = new Set(['CREDIT', 'RENEW', 'PARTIAL', 'CHECKPOINT', 'COMPLETE', 'FAIL', 'RELEASE', 'REVOKE_ACK']);
 
@@ -656,8 +661,8 @@ export class Coordinator implements Core {
     s.channel!.send({
       type: 'LEASE',
       stream: 0,
-      leaseId: fromHex(g.leaseId),
-      artifactId: fromHex(g.artifactId),
+      leaseId: hexInto(g.leaseId, LEASE_LEASE_ID),
+      artifactId: hexInto(g.artifactId, LEASE_ARTIFACT_ID),
       epoch: g.epoch,
       attempt: Math.min(g.epoch, 0xffff),
       ttlMs: g.ttlMs,
@@ -665,8 +670,8 @@ export class Coordinator implements Core {
       deadlineMs: g.deadlineAt > 0 ? Math.max(1, Math.min(0xffffffff, Math.round(g.deadlineAt - now))) : 0,
       lastPartialSeq: g.lastPartialSeq,
       kind: g.kind,
-      parentId: g.parentId === null ? ZERO_ID : fromHex(g.parentId),
-      digest: { alg: 1, value: fromHex(g.digest) },
+      parentId: g.parentId === null ? ZERO_ID : hexInto(g.parentId, LEASE_PARENT_ID),
+      digest: { alg: 1, value: hexInto(g.digest, LEASE_DIGEST) },
       checkpoint: g.checkpoint,
       payload: g.payload,
     });
@@ -909,9 +914,9 @@ export class Coordinator implements Core {
     const msg: MessageOf<'REVOKE'> = {
       type: 'REVOKE',
       stream: 0,
-      leaseId: hexIdInto(lease.leaseId, REVOKE_LEASE_ID),
+      leaseId: hexInto(lease.leaseId, REVOKE_LEASE_ID),
       epoch: lease.epoch,
-      artifactId: hexIdInto(lease.artifactId, REVOKE_ARTIFACT_ID),
+      artifactId: hexInto(lease.artifactId, REVOKE_ARTIFACT_ID),
       code: wireCodeOf(code),
       deadlineMs: this.options.cancelDeadlineMs,
       reason,
@@ -1011,9 +1016,9 @@ function packRevokes(orders: readonly RevokeOrder[], from: number, to: number): 
   const view = new DataView(out.buffer);
   for (let k = from, off = 0; k < to; k++, off += REVOKE_ENTRY_BYTES) {
     const l = orders[k]!.lease;
-    hexIdInto(l.leaseId, out.subarray(off, off + 16));
+    hexInto(l.leaseId, out.subarray(off, off + 16));
     view.setUint32(off + 16, l.epoch);
-    hexIdInto(l.artifactId, out.subarray(off + 20, off + 36));
+    hexInto(l.artifactId, out.subarray(off + 20, off + 36));
   }
   return out;
 }

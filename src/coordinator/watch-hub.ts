@@ -2,7 +2,7 @@
  * Fan-out of state changes, partial results and results to watchers (ATP_SPEC §7): by artifact,
  * by subtree root, and by tag. Events travel on the stream of the WATCH (or SUBMIT) that asked.
  */
-import { ZERO_ID, fromHex } from '../internal/ids.js';
+import { ZERO_ID, fromHex, hexInto } from '../internal/ids.js';
 import type { ArtifactResult, ArtifactView, StateName } from '../store/store.js';
 import { ArtifactState } from '../wire/index.js';
 import { AtpError, wireCodeOf } from '../errors.js';
@@ -139,7 +139,7 @@ export class WatchHub {
       if (!w.partials || w.finished?.has(id) === true) continue;
       const ch = w.session.channel;
       if (ch === undefined || ch.closed) continue;
-      ch.send({ type: 'PARTIAL_RESULT', stream: w.stream, artifactId: fromHex(id), seq, epoch, data });
+      ch.send({ type: 'PARTIAL_RESULT', stream: w.stream, artifactId: hexInto(id, SCRATCH_ID), seq, epoch, data });
     }
   }
 }
@@ -149,18 +149,26 @@ export function isFinal(state: StateName): boolean {
   return state !== 'PENDING' && state !== 'LEASED';
 }
 
-/** The STATE message of a view. */
+/**
+ * Scratch bytes for the ids and digests of the messages built below, which their callers send at
+ * once: Channel.send encodes a message before it returns.
+ */
+const SCRATCH_ID = new Uint8Array(16);
+const SCRATCH_PARENT_ID = new Uint8Array(16);
+const SCRATCH_DIGEST = new Uint8Array(32);
+
+/** The STATE message of a view, to be sent at once (its ids are scratch bytes). */
 export function stateMessage(stream: number, view: ArtifactView) {
   return {
     type: 'STATE' as const,
     stream,
-    artifactId: fromHex(view.id),
+    artifactId: hexInto(view.id, SCRATCH_ID),
     state: ArtifactState[view.state],
     attempts: Math.min(view.epoch, 0xffff),
     epoch: view.epoch,
     code: view.code === null ? 0 : wireCodeOf(view.code),
     lastPartialSeq: view.lastPartialSeq,
-    parentId: view.parentId === null ? ZERO_ID : fromHex(view.parentId),
+    parentId: view.parentId === null ? ZERO_ID : hexInto(view.parentId, SCRATCH_PARENT_ID),
     kind: view.kind,
     message: view.message.slice(0, 1000),
   };
@@ -185,15 +193,15 @@ export function sendResult(ch: Channel, stream: number, id: string, r: ArtifactR
   }
 }
 
-/** The RESULT message of a terminal artifact. */
+/** The RESULT message of a terminal artifact, to be sent at once (its ids are scratch bytes). */
 function resultMessage(stream: number, id: string, r: ArtifactResult) {
   return {
     type: 'RESULT' as const,
     stream,
-    artifactId: fromHex(id),
+    artifactId: hexInto(id, SCRATCH_ID),
     state: ArtifactState[r.state],
     code: r.code === null ? 0 : wireCodeOf(r.code),
-    digest: r.resultDigest === null ? NO_DIGEST : { alg: 1, value: fromHex(r.resultDigest) },
+    digest: r.resultDigest === null ? NO_DIGEST : { alg: 1, value: hexInto(r.resultDigest, SCRATCH_DIGEST) },
     message: r.message.slice(0, 1000),
     result: r.result,
     checkpoint: r.checkpoint,

@@ -16,15 +16,16 @@ export function fromHex(hex: string): Uint8Array {
 }
 
 /**
- * Decode a 32-character hex id into `out` (16 bytes) and return it: no allocation, for ids that are
- * encoded into a frame at once (a subtree cancel writes two per REVOKE). Throws like fromHex.
+ * Decode the hex of exactly `out.length` bytes into `out` and return it: no allocation, for ids and
+ * digests that are encoded into a frame at once (LEASE, RESULT, STATE, REVOKE). Throws like fromHex.
  */
-export function hexIdInto(hex: string, out: Uint8Array): Uint8Array {
-  if (hex.length !== 32) throw new RangeError(`not a 16-byte hex id: ${JSON.stringify(hex.slice(0, 40))}`);
-  for (let i = 0; i < 16; i++) {
+export function hexInto(hex: string, out: Uint8Array): Uint8Array {
+  const n = out.length;
+  if (hex.length !== 2 * n) throw new RangeError(`not the hex of ${n} bytes: ${JSON.stringify(hex.slice(0, 80))}`);
+  for (let i = 0; i < n; i++) {
     const hi = HEX_VALUE[hex.charCodeAt(2 * i)] ?? 16;
     const lo = HEX_VALUE[hex.charCodeAt(2 * i + 1)] ?? 16;
-    if ((hi | lo) > 15) throw new RangeError(`not a hex string: ${JSON.stringify(hex)}`);
+    if ((hi | lo) > 15) throw new RangeError(`not a hex string: ${JSON.stringify(hex.slice(0, 80))}`);
     out[i] = (hi << 4) | lo;
   }
   return out;

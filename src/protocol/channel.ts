@@ -400,6 +400,9 @@ export class Channel {
 
   #onData(chunk: Uint8Array): void {
     if (this.#closed || this.#closing) return;
+    // A plain Uint8Array view of the socket's Buffer: every field view the decoder cuts from it is
+    // then a builtin subarray, not a Buffer made in JavaScript (a third of the decoder's garbage).
+    if (chunk instanceof Buffer) chunk = new Uint8Array(chunk.buffer as ArrayBuffer, chunk.byteOffset, chunk.byteLength);
     try {
       if (this.#prefaceIn !== undefined) {
         const buf = concat(this.#prefaceIn, chunk);
