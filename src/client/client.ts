@@ -77,7 +77,8 @@ export class Client {
   readonly #handles = new Map<string, ArtifactHandle>();
   readonly #digests = new OrderedDigests<Client>();
   /** Submits not answered yet: close() lets them finish (ACCEPTED or ERROR) before it leaves. */
-  readonly #unanswered = new Set<Promise<unknown>>();
+  #unanswered = 0;
+  #allAnswered: (() => void) | undefined;
   readonly #clock: Clock;
 
   private constructor(conn: ClientConnection, clock: Clock) {
@@ -125,19 +126,26 @@ export class Client {
     const payload =
       spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
     // A large payload is hashed across event-loop turns; submissions still leave in the order made.
-    const answered = new Promise<ArtifactHandle>((resolve, reject) =>
+    this.#unanswered++;
+    return new Promise<ArtifactHandle>((resolve, reject) =>
       this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => {
         try {
           this.#submitWith(spec, payload, digest, resolve, reject);
         } catch (err) {
+          this.#answered();
           reject(err instanceof Error ? err : new Error(String(err)));
         }
       }),
     );
-    this.#unanswered.add(answered);
-    const forget = () => this.#unanswered.delete(answered);
-    answered.then(forget, forget);
-    return answered;
+  }
+
+  /** A submit was answered (or failed before it was sent): one fewer for close() to wait for. */
+  #answered(): void {
+    if (--this.#unanswered === 0 && this.#allAnswered !== undefined) {
+      const done = this.#allAnswered;
+      this.#allAnswered = undefined;
+      done();
+    }
   }
 
   /** Send the SUBMIT and settle the submit's promise with its answer (one promise per submit). */
@@ -149,7 +157,10 @@ export class Client {
     reject: (err: Error) => void,
   ): void {
     const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(digest!);
-    if (idBytes.length !== 16) return reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+    if (idBytes.length !== 16) {
+      this.#answered();
+      return reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+    }
     const id = toHex(idBytes);
     let latePolicy: number = LatePolicy.REJECT;
     let quorumK = 0;
@@ -192,12 +203,16 @@ export class Client {
             this.#handles.set(id, handle);
             handle.watchStream = stream;
           }
+          this.#answered();
           resolve(handle);
           return;
         case 'ERROR': {
           conn.unlisten(stream);
           const err = new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id });
-          if (!accepted) return reject(err);
+          if (!accepted) {
+            this.#answered();
+            return reject(err);
+          }
           // A lost connection: the handle is watched again after the reconnect (#rewatch).
           if (err.code === 'ATP_ERR_UNAVAILABLE') return;
           // After ACCEPTED, an ERROR ends what the SUBMIT's watch follows: a RESULT larger than this
@@ -216,11 +231,13 @@ export class Client {
     } catch (err) {
       // ATP_ERR_PAYLOAD_TOO_LARGE: more than the coordinator accepts; nothing was sent.
       conn.unlisten(stream);
+      this.#answered();
       reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     if (!sent) {
       conn.unlisten(stream);
+      this.#answered();
       reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
     }
   }
@@ -404,10 +421,13 @@ export class Client {
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if (this.#unanswered.size > 0 && timeoutMs > 0) {
+    if (this.#unanswered > 0 && timeoutMs > 0) {
       let timer: Timer | undefined;
-      const waited = new Promise<void>((resolve) => (timer = this.#clock.setTimer(timeoutMs, resolve)));
-      await Promise.race([Promise.allSettled([...this.#unanswered]), waited]);
+      await new Promise<void>((resolve) => {
+        this.#allAnswered = resolve;
+        timer = this.#clock.setTimer(timeoutMs, resolve);
+      });
+      this.#allAnswered = undefined;
       timer?.cancel();
     }
     await this.connection.close();

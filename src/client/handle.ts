@@ -42,8 +42,10 @@ export class ArtifactHandle {
   readonly #owner: HandleOwner;
   #outcome: ArtifactOutcome | undefined;
   #error: AtpError | undefined;
-  #waiters: Array<{ resolve: (o: ArtifactOutcome) => void; reject: (e: AtpError) => void }> = [];
-  #events: ArtifactEvent[] = [];
+  /** Callers of result() waiting, and events not yet taken by events(): made on first use. */
+  #waiters: Array<{ resolve: (o: ArtifactOutcome) => void; reject: (e: AtpError) => void }> | undefined;
+  #events: ArtifactEvent[] | undefined;
+  #resultTaken = false;
   #wake: (() => void) | undefined;
   #lastSeq = 0;
 
@@ -61,7 +63,7 @@ export class ArtifactHandle {
 
   /** @internal */
   push(ev: ArtifactEvent): void {
-    this.#events.push(ev);
+    (this.#events ??= []).push(ev);
     this.#wake?.();
   }
 
@@ -76,17 +78,20 @@ export class ArtifactHandle {
   settle(outcome: ArtifactOutcome): void {
     if (this.#outcome !== undefined) return;
     this.#outcome = outcome;
-    this.push({ type: 'result', outcome });
-    for (const w of this.#waiters) w.resolve(outcome);
-    this.#waiters = [];
+    // events() yields the result after the events before it: no event object is kept for it.
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w.resolve(outcome);
+    this.#wake?.();
   }
 
   /** @internal */
   fail(err: AtpError): void {
     if (this.#outcome !== undefined) return;
     this.#error = err;
-    for (const w of this.#waiters) w.reject(err);
-    this.#waiters = [];
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w.reject(err);
     this.#wake?.();
   }
 
@@ -94,7 +99,7 @@ export class ArtifactHandle {
   result(): Promise<ArtifactOutcome> {
     if (this.#outcome !== undefined) return Promise.resolve(this.#outcome);
     if (this.#error !== undefined) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => (this.#waiters ??= []).push({ resolve, reject }));
   }
 
   /** The current state, asked of the coordinator. */
@@ -110,10 +115,13 @@ export class ArtifactHandle {
   /** Events in order: states, partial results, and the result last. Ends after the result. */
   async *events(): AsyncGenerator<ArtifactEvent> {
     for (;;) {
-      while (this.#events.length > 0) {
-        const ev = this.#events.shift()!;
-        yield ev;
-        if (ev.type === 'result') return;
+      const events = this.#events;
+      while (events !== undefined && events.length > 0) yield events.shift()!;
+      if (this.#outcome !== undefined) {
+        if (this.#resultTaken) return;
+        this.#resultTaken = true;
+        yield { type: 'result', outcome: this.#outcome };
+        return;
       }
       if (this.#error !== undefined) throw this.#error;
       await new Promise<void>((r) => (this.#wake = r));
