@@ -20,6 +20,18 @@ function internKind(kind: string): string {
   return kind;
 }
 
+/** Why a SUBMIT is refused with ATP_ERR_INVALID_ARGUMENT (ATP_SPEC §3.2), or undefined. */
+function invalidSubmit(msg: MessageOf<'SUBMIT'>): string | undefined {
+  if (!KIND_PATTERN.test(msg.kind)) return `kind ${JSON.stringify(msg.kind)} must be 1-128 characters of A-Z a-z 0-9 . _ : / -`;
+  if (isZeroId(msg.artifactId)) return 'artifactId must not be all zeros';
+  if (msg.latePolicy > LatePolicy.QUORUM) return `latePolicy ${msg.latePolicy} is not 0, 1 or 2`;
+  if (msg.latePolicy === LatePolicy.QUORUM && !(msg.quorumK >= 1 && msg.quorumK <= msg.quorumN && msg.quorumN <= 16)) {
+    return `quorum needs 1 <= k <= n <= 16, got k=${msg.quorumK} n=${msg.quorumN}`;
+  }
+  if (msg.leaseTtlMs !== 0 && msg.leaseTtlMs < 50) return `leaseTtlMs ${msg.leaseTtlMs} is below the minimum of 50`;
+  return undefined;
+}
+
 interface PendingSubmit {
   s: ServerSession;
   msg: MessageOf<'SUBMIT'>;
@@ -41,16 +53,15 @@ export class SubmitBatcher {
 
   /** ATP_SPEC §3.2: validate one SUBMIT and queue it. */
   submit(s: ServerSession, msg: MessageOf<'SUBMIT'>): void {
-    const bad = (why: string) => s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', why, 0x0010, msg.artifactId);
-    if (!KIND_PATTERN.test(msg.kind)) return bad(`kind ${JSON.stringify(msg.kind)} must be 1-128 characters of A-Z a-z 0-9 . _ : / -`);
-    if (isZeroId(msg.artifactId)) return bad('artifactId must not be all zeros');
-    if (msg.latePolicy > LatePolicy.QUORUM) return bad(`latePolicy ${msg.latePolicy} is not 0, 1 or 2`);
-    if (msg.latePolicy === LatePolicy.QUORUM && !(msg.quorumK >= 1 && msg.quorumK <= msg.quorumN && msg.quorumN <= 16)) {
-      return bad(`quorum needs 1 <= k <= n <= 16, got k=${msg.quorumK} n=${msg.quorumN}`);
+    const why = invalidSubmit(msg);
+    if (why !== undefined) {
+      s.channel?.sendError(msg.stream, 'ATP_ERR_INVALID_ARGUMENT', why, 0x0010, msg.artifactId);
+      return;
     }
-    if (msg.leaseTtlMs !== 0 && msg.leaseTtlMs < 50) return bad(`leaseTtlMs ${msg.leaseTtlMs} is below the minimum of 50`);
+    const digest = this.#digests.now(s, msg.kind, msg.payload);
+    if (digest !== undefined) return this.#enqueue(s, msg, digest);
     // A large payload is hashed across event-loop turns; the session's SUBMITs keep their order.
-    this.#digests.run(s, msg.kind, msg.payload, (digest) => this.#enqueue(s, msg, digest!));
+    this.#digests.run(s, msg.kind, msg.payload, (d) => this.#enqueue(s, msg, d!));
   }
 
   #enqueue(s: ServerSession, msg: MessageOf<'SUBMIT'>, digest: Uint8Array): void {

@@ -67,6 +67,15 @@ export class OrderedDigests<K> {
     this.#drain(key);
   }
 
+  /**
+   * The digest of `payload` now, when nothing waits under `key` and the payload is small enough to
+   * hash at once; undefined otherwise (then use run(), which keeps the order).
+   */
+  now(key: K, kind: string, payload: Uint8Array): Uint8Array | undefined {
+    if (payload.length > DIGEST_AT_ONCE_BYTES || this.#queues.has(key)) return undefined;
+    return artifactDigest(kind, payload);
+  }
+
   /** Keys with calls still waiting. */
   get pending(): number {
     return this.#queues.size;

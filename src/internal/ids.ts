@@ -2,8 +2,15 @@
 import * as crypto from 'node:crypto';
 import { randomBytes, randomFillSync } from 'node:crypto';
 
+/**
+ * Buffer's native hex encoder, which `buf.toString('hex')` calls; it reads any Uint8Array. Used
+ * directly it spares the Buffer that toString would need around a plain array.
+ */
+const hexSlice = (Buffer.prototype as unknown as { hexSlice?: (this: Uint8Array, start: number, end: number) => string }).hexSlice;
+
 /** Lowercase hex of bytes (native encoding: this is on every frame's path). */
 export function toHex(bytes: Uint8Array): string {
+  if (hexSlice !== undefined) return hexSlice.call(bytes, 0, bytes.length);
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
@@ -52,14 +59,16 @@ export function isZeroId(id: Uint8Array): boolean {
 const oneShot = (crypto as Partial<typeof crypto>).hash;
 /** kind || 0x00 || payload of a small artifact, assembled for one-shot hashing. */
 const DIGEST_SCRATCH = Buffer.allocUnsafe(16 * 1024);
+/** The same bytes as a plain array: its subarray is a builtin view, not a Buffer made in JavaScript. */
+const DIGEST_SCRATCH_BYTES = new Uint8Array(DIGEST_SCRATCH.buffer, DIGEST_SCRATCH.byteOffset, DIGEST_SCRATCH.byteLength);
 
 /** ATP_SPEC §3.2: digest = SHA-256(utf8(kind) || 0x00 || payload). */
 export function artifactDigest(kind: string, payload: Uint8Array): Uint8Array {
   if (oneShot !== undefined && kind.length * 3 + 1 + payload.length <= DIGEST_SCRATCH.length) {
     const k = DIGEST_SCRATCH.write(kind, 0, 'utf8');
-    DIGEST_SCRATCH[k] = 0;
-    DIGEST_SCRATCH.set(payload, k + 1);
-    const d = oneShot('sha256', DIGEST_SCRATCH.subarray(0, k + 1 + payload.length), 'buffer');
+    DIGEST_SCRATCH_BYTES[k] = 0;
+    DIGEST_SCRATCH_BYTES.set(payload, k + 1);
+    const d = oneShot('sha256', DIGEST_SCRATCH_BYTES.subarray(0, k + 1 + payload.length), 'buffer');
     return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
   }
   const h = crypto.createHash('sha256');
