@@ -292,16 +292,26 @@ export function encodeFrame(msg: Message): Uint8Array {
 
 class In {
   constructor(
-    readonly bytes: Uint8Array,
-    readonly view: DataView,
+    public bytes: Uint8Array,
+    public view: DataView,
     public off: number,
-    readonly end: number,
-    readonly type: string,
+    public end: number,
+    public type: string,
   ) {}
   need(n: number, what: string): void {
     if (this.end - this.off < n) throw bad(`${this.type}: truncated ${what}`, { type: this.type, field: what });
   }
 }
+
+/** Buffers up to this size are viewed whole once for all the frames in them. */
+const WHOLE_VIEW_MAX_BYTES = 1024 * 1024;
+/** The buffer the last payload was decoded from, viewed whole. */
+const whole: { buffer: ArrayBufferLike | undefined; bytes: Uint8Array; view: DataView } = {
+  buffer: undefined,
+  bytes: new Uint8Array(0),
+  view: new DataView(new ArrayBuffer(0)),
+};
+const reader = new In(whole.bytes, whole.view, 0, 0, '');
 
 function readField(i: In, fs: FieldSpec): unknown {
   i.need(minFieldBytes(fs.kind), fs.name);
@@ -388,6 +398,13 @@ function readField(i: In, fs: FieldSpec): unknown {
   }
 }
 
+/**
+ * Node's native Latin-1 decoder (which `buf.toString('latin1')` calls; it reads any Uint8Array),
+ * where there is one: the codec itself needs nothing of Node.
+ */
+const latin1Slice = (globalThis as { Buffer?: { prototype: { latin1Slice?: (this: Uint8Array, start: number, end: number) => string } } })
+  .Buffer?.prototype.latin1Slice;
+
 function readStr(i: In, name: string, max: number): string {
   const len = i.view.getUint16(i.off);
   i.off += 2;
@@ -404,7 +421,12 @@ function readStr(i: In, name: string, max: number): string {
       break;
     }
   }
-  if (ascii) return len === 0 ? '' : String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
+  if (ascii) {
+    if (len === 0) return '';
+    return latin1Slice !== undefined
+      ? latin1Slice.call(b, start, start + len)
+      : String.fromCharCode.apply(null, b.subarray(start, start + len) as unknown as number[]);
+  }
   try {
     return utf8Decoder.decode(b.subarray(start, start + len));
   } catch {
@@ -432,8 +454,26 @@ export function decodeBody(code: number, stream: number, payload: Uint8Array): M
  * tests of field kinds that no v1 message uses yet (u53); not part of the public API.
  */
 export function decodeBodyWith(spec: MessageSpec, name: string, stream: number, payload: Uint8Array): Record<string, unknown> {
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const i = new In(payload, view, 0, payload.length, name);
+  // The frames of one read chunk share its ArrayBuffer: one view of the whole buffer serves them
+  // all, and offsets are the payload's place in it. Decoding calls nothing back, so one reader does.
+  // A large reassembled message gets views of its own, so that the cache does not keep it alive.
+  const buf = payload.buffer;
+  const i = reader;
+  if (buf.byteLength > WHOLE_VIEW_MAX_BYTES) {
+    i.bytes = new Uint8Array(buf);
+    i.view = new DataView(buf);
+  } else {
+    if (buf !== whole.buffer) {
+      whole.buffer = buf;
+      whole.bytes = new Uint8Array(buf);
+      whole.view = new DataView(buf);
+    }
+    i.bytes = whole.bytes;
+    i.view = whole.view;
+  }
+  i.off = payload.byteOffset;
+  i.end = payload.byteOffset + payload.byteLength;
+  i.type = name;
   const msg: Record<string, unknown> = { type: name, stream };
   for (const fs of spec.fields) msg[fs.name] = readField(i, fs);
   decodeExtensions(i, spec, msg);
