@@ -46,6 +46,12 @@ export interface ClientOptions {
   reconnect?: boolean;
   /** Largest message body this client accepts, a RESULT included (HELLO.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Let the window for large messages from the coordinator grow to the link, up to this many bytes
+   * (ATP_WIRE §3.8), measured with at most 4 PINGs a second while one arrives. Off by default: those
+   * PINGs count against the coordinator's budget of 10 a second.
+   */
+  maxReceiveWindowBytes?: number;
 }
 
 /** The answer to a CANCEL. */
@@ -97,7 +103,10 @@ export class Client {
       ...(options.clock !== undefined ? { clock: options.clock } : {}),
       ...(options.transport !== undefined ? { transport: options.transport } : {}),
       ...(options.reconnect !== undefined ? { reconnect: options.reconnect } : {}),
-      ...(options.maxMessageBytes !== undefined ? { channel: { maxMessageBytes: options.maxMessageBytes } } : {}),
+      channel: {
+        ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+        ...(options.maxReceiveWindowBytes !== undefined ? { maxReceiveWindowBytes: options.maxReceiveWindowBytes } : {}),
+      },
     });
     const client = new Client(conn, options.clock ?? systemClock);
     await conn.start({

@@ -62,8 +62,15 @@ export interface ChannelOptions {
   maxMessageBytes?: number;
   /** Payload bytes of each fragment sent (capped by the peer's maxFrameBytes). Default 64 KiB. */
   fragmentBytes?: number;
-  /** The flow-control window this side keeps open for the peer's fragments (ATP_WIRE §3.8). Default 128 KiB. */
+  /** The flow-control window this side keeps open for the peer's fragments at first (ATP_WIRE §3.8). Default 128 KiB. */
   receiveWindowBytes?: number;
+  /**
+   * The largest the window may grow to when the link's bandwidth-delay product needs more than
+   * receiveWindowBytes (a long round trip), measured with PINGs. Default: 16 MiB on the coordinator
+   * side; on the client side the window stays fixed unless this is set, because a client's PINGs
+   * count against the coordinator's budget of 10 a second (ATP_SPEC §13.5).
+   */
+  maxReceiveWindowBytes?: number;
   /**
    * Memory shared with other channels for the bodies of fragmented messages being received
    * (ATP-4.5-10): a message that does not fit waits, with this connection's window closed.
@@ -92,6 +99,13 @@ const BULK_LOW_WATERMARK = 128 * 1024;
  * window per round trip (128 KiB / 20 ms = 6.5 MB/s on a WAN link: raise it there).
  */
 const RECEIVE_WINDOW_BYTES = 128 * 1024;
+/** Default ceiling of a window grown to the link (ATP_WIRE §3.8). */
+const MAX_RECEIVE_WINDOW_BYTES = 16 * 1024 * 1024;
+/** At most one round-trip probe (a PING) per this many ms. */
+const PROBE_EVERY_MS = 250;
+/** The window grows only on a link whose least round trip, over this many probes at least, is this long. */
+const MIN_GROWTH_RTT_MS = 4;
+const PROBES_BEFORE_GROWTH = 3;
 /** While the window allows less than this, a fragment is not cut smaller: wait for WINDOW instead. */
 const MIN_FRAGMENT_BYTES = 16 * 1024;
 
@@ -113,7 +127,17 @@ export class Channel {
   readonly #maxBuffered: number;
   readonly #maxMessageBytes: number;
   readonly #fragmentBytes: number;
-  readonly #receiveWindowBytes: number;
+  readonly #maxWindowBytes: number;
+  /** The window this side keeps open: receiveWindowBytes, grown to the link by round-trip probes. */
+  #windowSize: number;
+  /** The probe in flight (a PING sent at `at`, fragment bytes received since), and the least round trip seen. */
+  #probe: { at: number; bytes: number } | undefined;
+  #lastProbeAt = -Infinity;
+  #minRttMs = Infinity;
+  #probes = 0;
+  /** The rate (bytes per ms) measured when the window last grew. */
+  #rateAtGrowth = 0;
+  readonly #probeNonce = (Math.random() * 0xffffffff) >>> 0;
   /** The peer's limits: 16 KiB until WELCOME, then what it advertised (ATP_WIRE §3.2, §3.7). */
   #peerMaxFrameBytes: number = Limits.PRE_WELCOME_MAX_FRAME_BYTES;
   #peerMaxMessageBytes: number = Limits.PRE_WELCOME_MAX_FRAME_BYTES;
@@ -124,7 +148,6 @@ export class Channel {
   #sendWindow: number = Limits.INITIAL_FRAGMENT_WINDOW;
   #receiveWindow: number = Limits.INITIAL_FRAGMENT_WINDOW;
   #receivedUnreturned = 0;
-  #windowOpened = false;
   #windowDue = false;
   readonly #budget: MessageBudget | undefined;
   /** Budget bytes held for the message being received, and the wait for them when it did not fit. */
@@ -158,7 +181,9 @@ export class Channel {
     this.#maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.#maxMessageBytes = options.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES;
     this.#fragmentBytes = options.fragmentBytes ?? FRAGMENT_BYTES;
-    this.#receiveWindowBytes = Math.max(options.receiveWindowBytes ?? RECEIVE_WINDOW_BYTES, Limits.INITIAL_FRAGMENT_WINDOW);
+    this.#windowSize = Math.max(options.receiveWindowBytes ?? RECEIVE_WINDOW_BYTES, Limits.INITIAL_FRAGMENT_WINDOW);
+    const maxWindow = options.maxReceiveWindowBytes ?? (options.side === 'coordinator' ? MAX_RECEIVE_WINDOW_BYTES : 0);
+    this.#maxWindowBytes = Math.min(Math.max(maxWindow, this.#windowSize), 1 << 30);
     if (!Number.isSafeInteger(this.#fragmentBytes) || this.#fragmentBytes < 8)
       throw new RangeError(`fragmentBytes must be an integer of at least 8, got ${this.#fragmentBytes}`);
     this.#prefaceIn = transport.framed ? undefined : new Uint8Array(0);
@@ -183,12 +208,13 @@ export class Channel {
   }
 
   /** Frames received and sent (fragments counted one by one), for diagnostics. */
-  get stats(): { framesIn: number; framesOut: number; bufferedBytes: number; bulkQueued: number } {
+  get stats(): { framesIn: number; framesOut: number; bufferedBytes: number; bulkQueued: number; receiveWindowBytes: number } {
     return {
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
       bufferedBytes: this.transport.bufferedBytes + this.#encoder.pendingBytes,
       bulkQueued: this.#bulk.length,
+      receiveWindowBytes: this.#windowSize,
     };
   }
 
@@ -451,6 +477,7 @@ export class Channel {
           }
           if (this.#closed || this.#closing) return;
           if (msg.type === 'WINDOW') return this.#onWindow(msg);
+          if (msg.type === 'PONG' && msg.stream === 0 && msg.nonce === this.#probeNonce && this.#probe !== undefined) return this.#probed();
           if ((msg.type === 'HELLO' || msg.type === 'WELCOME') && !this.#receivingHandshake(msg)) return;
           this.#events?.message(msg);
         },
@@ -478,10 +505,56 @@ export class Channel {
     }
     this.#receivedUnreturned += f.length;
     // Given back once the whole read chunk is taken in (#onData), so that a burst beyond the window shows.
-    if (!this.#windowOpened || this.#receivedUnreturned >= this.#receiveWindowBytes / 4 || f.received === f.messageLength) {
+    if (
+      this.#receiveWindow + this.#receivedUnreturned < this.#windowSize ||
+      this.#receivedUnreturned >= this.#windowSize / 4 ||
+      f.received === f.messageLength
+    ) {
       this.#windowDue = true;
     }
+    if (this.#windowSize < this.#maxWindowBytes) this.#measure(f.length);
   };
+
+  /**
+   * Round-trip probes, to size the window to the link (ATP_WIRE §3.8): a PING sent when fragments
+   * arrive, and the fragment bytes received until its PONG. Those bytes over the round trip are the
+   * rate; the rate times the least round trip seen is the bandwidth-delay product, and the window is
+   * grown to twice that, at most doubling at a time, and again only when the rate rose with the last
+   * growth. On a link whose least round trip is under 4 ms (loopback, a LAN) it stays as it is: a
+   * round trip there is mostly the queue of fragments in front of the PONG, and a larger window would
+   * only lengthen the wait of every control frame behind it.
+   */
+  #measure(bytes: number): void {
+    const p = this.#probe;
+    if (p !== undefined) {
+      p.bytes += bytes;
+      return;
+    }
+    const now = this.#clock.now();
+    if (now - this.#lastProbeAt < PROBE_EVERY_MS || this.#closing) return;
+    this.#lastProbeAt = now;
+    this.#probe = { at: now, bytes };
+    this.send({ type: 'PING', stream: 0, nonce: this.#probeNonce });
+  }
+
+  #probed(): void {
+    const p = this.#probe!;
+    this.#probe = undefined;
+    const rtt = this.#clock.now() - p.at;
+    if (!(rtt > 0)) return;
+    if (rtt < this.#minRttMs) this.#minRttMs = rtt;
+    // The least of a few round trips, so that one taken while this process was slow is not the link's;
+    // and a short one means the window is not what bounds the rate (128 KiB per 4 ms is 32 MB/s).
+    if (++this.#probes < PROBES_BEFORE_GROWTH || this.#minRttMs < MIN_GROWTH_RTT_MS) return;
+    // Grown before, and the rate did not follow: the link or the receiver bounds it, not the window.
+    const rate = p.bytes / rtt;
+    if (this.#rateAtGrowth > 0 && rate < 1.25 * this.#rateAtGrowth) return;
+    const target = Math.min(this.#maxWindowBytes, 2 * this.#windowSize, Math.ceil(2 * rate * this.#minRttMs));
+    if (target <= this.#windowSize) return;
+    this.#rateAtGrowth = rate;
+    this.#windowSize = target;
+    this.#windowDue = true;
+  }
 
   /** The decoder starts a fragmented message of `total` bytes: its buffer, if the budget has room now. */
   #allocate(total: number): Uint8Array | undefined {
@@ -517,14 +590,11 @@ export class Channel {
 
   #giveWindow(): void {
     this.#windowDue = false;
-    let bytes = this.#receivedUnreturned;
     this.#receivedUnreturned = 0;
-    if (!this.#windowOpened) {
-      // Every window starts at 64 KiB; open ours to its full size with the first WINDOW.
-      this.#windowOpened = true;
-      bytes += this.#receiveWindowBytes - Limits.INITIAL_FRAGMENT_WINDOW;
-    }
-    if (bytes === 0 || this.#closing) return;
+    // What was received, and whatever opens the window further: every window starts at 64 KiB, and
+    // ours is opened to its size with the first WINDOW, and again each time it grows.
+    const bytes = this.#windowSize - this.#receiveWindow;
+    if (bytes <= 0 || this.#closing) return;
     this.#receiveWindow += bytes;
     this.send({ type: 'WINDOW', stream: 0, bytes });
   }

@@ -38,7 +38,7 @@ export interface ClientConnectionOptions {
   /** Transport options (TLS material, timeouts). */
   transport?: ConnectOptions;
   /** Framing options: the message size this side accepts, the fragment size and the receive window. */
-  channel?: Pick<ChannelOptions, 'maxMessageBytes' | 'fragmentBytes' | 'receiveWindowBytes'>;
+  channel?: Pick<ChannelOptions, 'maxMessageBytes' | 'fragmentBytes' | 'receiveWindowBytes' | 'maxReceiveWindowBytes'>;
   agent?: string;
   /** Optional features to offer in HELLO (ATP_REGISTRY §5); on when WELCOME lists them too. */
   capabilities?: readonly string[];

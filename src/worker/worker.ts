@@ -51,6 +51,12 @@ export interface WorkerOptions {
   nodeId?: Uint8Array;
   /** Largest message body this worker accepts, a LEASE included (HELLO.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Let the window for large messages from the coordinator grow to the link, up to this many bytes
+   * (ATP_WIRE §3.8), measured with at most 4 PINGs a second while one arrives. Off by default: those
+   * PINGs count against the coordinator's budget of 10 a second.
+   */
+  maxReceiveWindowBytes?: number;
 }
 
 interface Active {
@@ -264,7 +270,10 @@ export class Worker {
       ...(o.authToken !== undefined ? { authToken: o.authToken } : {}),
       ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
       ...(o.transport !== undefined ? { transport: o.transport } : {}),
-      ...(o.maxMessageBytes !== undefined ? { channel: { maxMessageBytes: o.maxMessageBytes } } : {}),
+      channel: {
+        ...(o.maxMessageBytes !== undefined ? { maxMessageBytes: o.maxMessageBytes } : {}),
+        ...(o.maxReceiveWindowBytes !== undefined ? { maxReceiveWindowBytes: o.maxReceiveWindowBytes } : {}),
+      },
     });
     this.#conn = conn;
     conn.setHeartbeat(() => this.#renew());
