@@ -96,7 +96,8 @@ const BULK_LOW_WATERMARK = 128 * 1024;
  * Default window kept open for the peer's fragments (the protocol starts every window at 64 KiB).
  * It bounds what a control frame can wait behind in the peer's direction to about the time this
  * side takes to read this many bytes (1–2 ms here); and it bounds a large payload's rate to one
- * window per round trip (128 KiB / 20 ms = 6.5 MB/s on a WAN link: raise it there).
+ * window per round trip (128 KiB / 20 ms = 6.5 MB/s on a WAN link), which is why a window may grow
+ * to the link (maxReceiveWindowBytes, #measure below).
  */
 const RECEIVE_WINDOW_BYTES = 128 * 1024;
 /** Default ceiling of a window grown to the link (ATP_WIRE §3.8). */
