@@ -123,29 +123,41 @@ export class Client {
 
   /** Submit one artifact; resolves once the coordinator has made it durable (ACCEPTED). */
   submit(spec: SubmitSpec): Promise<ArtifactHandle> {
-    return this.#submit(spec);
+    return new Promise<ArtifactHandle>((resolve, reject) => this.#submit(spec, { ok: (_, h) => resolve(h), fail: (_, e) => reject(e) }, 0));
   }
 
-  /** Submit many artifacts pipelined in as few writes as possible; resolves in order. */
+  /**
+   * Submit many artifacts pipelined in as few writes as possible; resolves in order once all are
+   * accepted, or rejects with the first error (the others still go on). One promise for the batch.
+   */
   submitMany(specs: readonly SubmitSpec[]): Promise<ArtifactHandle[]> {
-    return Promise.all(specs.map((s) => this.#submit(s)));
+    if (specs.length === 0) return Promise.resolve([]);
+    return new Promise<ArtifactHandle[]>((resolve, reject) => {
+      const sink = new BatchSink(specs.length, resolve, reject);
+      for (let i = 0; i < specs.length; i++) this.#submit(specs[i]!, sink, i);
+    });
   }
 
-  #submit(spec: SubmitSpec): Promise<ArtifactHandle> {
+  #submit(spec: SubmitSpec, sink: SubmitSink, i: number): void {
     const payload =
       spec.payload === undefined ? new Uint8Array(0) : typeof spec.payload === 'string' ? enc.encode(spec.payload) : spec.payload;
-    // A large payload is hashed across event-loop turns; submissions still leave in the order made.
     this.#unanswered++;
-    return new Promise<ArtifactHandle>((resolve, reject) =>
-      this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => {
-        try {
-          this.#submitWith(spec, payload, digest, resolve, reject);
-        } catch (err) {
-          this.#answered();
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      }),
-    );
+    // A small payload is hashed here; a large one across event-loop turns, and submissions still
+    // leave in the order made.
+    if (spec.id === undefined) {
+      const digest = this.#digests.now(this, spec.kind, payload);
+      if (digest !== undefined) return this.#send(spec, payload, digest, sink, i);
+    } else if (this.#digests.pending === 0) return this.#send(spec, payload, undefined, sink, i);
+    this.#digests.run(this, spec.kind, spec.id === undefined ? payload : undefined, (digest) => this.#send(spec, payload, digest, sink, i));
+  }
+
+  #send(spec: SubmitSpec, payload: Uint8Array, digest: Uint8Array | undefined, sink: SubmitSink, i: number): void {
+    try {
+      this.#submitWith(spec, payload, digest, sink, i);
+    } catch (err) {
+      this.#answered();
+      sink.fail(i, err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /** A submit was answered (or failed before it was sent): one fewer for close() to wait for. */
@@ -157,18 +169,12 @@ export class Client {
     }
   }
 
-  /** Send the SUBMIT and settle the submit's promise with its answer (one promise per submit). */
-  #submitWith(
-    spec: SubmitSpec,
-    payload: Uint8Array,
-    digest: Uint8Array | undefined,
-    resolve: (h: ArtifactHandle) => void,
-    reject: (err: Error) => void,
-  ): void {
+  /** Send the SUBMIT and give its answer to `sink` as entry `i`. */
+  #submitWith(spec: SubmitSpec, payload: Uint8Array, digest: Uint8Array | undefined, sink: SubmitSink, i: number): void {
     const idBytes = spec.id !== undefined ? fromHex(spec.id) : defaultArtifactId(digest!);
     if (idBytes.length !== 16) {
       this.#answered();
-      return reject(new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
+      return sink.fail(i, new RangeError(`artifact id must be 32 hex characters, got ${JSON.stringify(spec.id)}`));
     }
     const id = toHex(idBytes);
     let latePolicy: number = LatePolicy.REJECT;
@@ -213,14 +219,14 @@ export class Client {
             handle.watchStream = stream;
           }
           this.#answered();
-          resolve(handle);
+          sink.ok(i, handle);
           return;
         case 'ERROR': {
           conn.unlisten(stream);
           const err = new AtpError(codeOfWire(m.code), m.message, { wireCode: m.code, artifactId: id });
           if (!accepted) {
             this.#answered();
-            return reject(err);
+            return sink.fail(i, err);
           }
           // A lost connection: the handle is watched again after the reconnect (#rewatch).
           if (err.code === 'ATP_ERR_UNAVAILABLE') return;
@@ -241,13 +247,13 @@ export class Client {
       // ATP_ERR_PAYLOAD_TOO_LARGE: more than the coordinator accepts; nothing was sent.
       conn.unlisten(stream);
       this.#answered();
-      reject(err instanceof Error ? err : new Error(String(err)));
+      sink.fail(i, err instanceof Error ? err : new Error(String(err)));
       return;
     }
     if (!sent) {
       conn.unlisten(stream);
       this.#answered();
-      reject(new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
+      sink.fail(i, new AtpError('ATP_ERR_UNAVAILABLE', 'not connected to the coordinator'));
     }
   }
 
@@ -440,6 +446,36 @@ export class Client {
       timer?.cancel();
     }
     await this.connection.close();
+  }
+}
+
+/** Where the answers of submits go: entry `i` of a submit or of a batch. */
+interface SubmitSink {
+  ok(i: number, h: ArtifactHandle): void;
+  fail(i: number, err: Error): void;
+}
+
+/** The answers of a submitMany() batch, settling one promise: in order, or the first error. */
+class BatchSink implements SubmitSink {
+  readonly #out: ArtifactHandle[];
+  #left: number;
+  #failed = false;
+  constructor(
+    n: number,
+    readonly resolve: (hs: ArtifactHandle[]) => void,
+    readonly reject: (err: Error) => void,
+  ) {
+    this.#out = new Array<ArtifactHandle>(n);
+    this.#left = n;
+  }
+  ok(i: number, h: ArtifactHandle): void {
+    this.#out[i] = h;
+    if (--this.#left === 0 && !this.#failed) this.resolve(this.#out);
+  }
+  fail(_i: number, err: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.reject(err);
   }
 }
 
