@@ -178,14 +178,15 @@ async function tcpPair(t: TestContext): Promise<{ client: End; server: End }> {
 }
 
 void describe('the receive window grown to the link (ATP_WIRE §3.8)', () => {
-  void it('grows past 512 KiB on a link with a 40 ms round trip, and the message arrives whole', { timeout: 60_000 }, async () => {
+  void it('grows to 512 KiB or more on a link with a 40 ms round trip, and the message arrives whole', { timeout: 60_000 }, async () => {
     const { client, server } = await slowPair(20);
-    const payload = patterned(16 * MiB);
+    // Long enough for several probes (one per 250 ms, three before the first growth) on a busy machine.
+    const payload = patterned(32 * MiB);
     client.ch.send(submit(payload));
     const got = (await server.next('SUBMIT')) as MessageOf<'SUBMIT'>;
     assert.equal(Buffer.compare(got.payload, payload), 0);
     const w = server.ch.stats.receiveWindowBytes;
-    assert.ok(w > 512 * KiB, `the window grew to ${w} bytes`);
+    assert.ok(w >= 512 * KiB, `the window grew to ${w} bytes`);
     assert.ok(w <= 16 * MiB, 'and no further than its ceiling');
     assert.ok(client.pings > 0, 'it was measured with PINGs');
   });
@@ -200,7 +201,8 @@ void describe('the receive window grown to the link (ATP_WIRE §3.8)', () => {
       const got = (await server.next('SUBMIT')) as MessageOf<'SUBMIT'>;
       assert.equal(Buffer.compare(got.payload, payload), 0);
       const w = server.ch.stats.receiveWindowBytes;
-      assert.ok(w < 1 * MiB, `the window is ${w} bytes`);
+      // Without the least-round-trip guards it reached 0.6-1.2 MiB here.
+      assert.ok(w <= 512 * KiB, `the window is ${w} bytes`);
       assert.ok(client.pings > 0, 'it was measured');
     },
   );
