@@ -169,6 +169,7 @@ export class Channel {
   #idleMs = 0;
   #idleTimer: Timer | undefined;
   #lastFrameAt = 0;
+  #lastFragmentAt = 0;
   #unknownWindowStart = 0;
   #unknownCount = 0;
   #framesIn = 0;
@@ -245,9 +246,20 @@ export class Channel {
   #armIdle(delay: number): void {
     this.#idleTimer = this.#clock.setTimer(delay, () => {
       if (this.#closed) return;
-      const quiet = this.#clock.now() - this.#lastFrameAt;
-      if (quiet >= this.#idleMs) this.fail(new AtpError('ATP_ERR_IDLE_TIMEOUT', `no frame received for ${Math.round(quiet)} ms`));
-      else this.#armIdle(this.#idleMs - quiet);
+      const now = this.#clock.now();
+      const quiet = now - this.#lastFrameAt;
+      if (quiet >= this.#idleMs) return this.fail(new AtpError('ATP_ERR_IDLE_TIMEOUT', `no frame received for ${Math.round(quiet)} ms`));
+      // ATP-4.8-6: a fragmented message that the peer may go on sending and does not, while other
+      // frames keep the connection alive, holds its memory (ATP-4.5-10) for nothing.
+      let next = this.#idleMs - quiet;
+      if (this.#decoder.inMessage && !this.#decoder.waiting && this.#receiveWindow > 0) {
+        const stalled = now - this.#lastFragmentAt;
+        if (stalled >= this.#idleMs) {
+          return this.fail(new AtpError('ATP_ERR_IDLE_TIMEOUT', `a fragmented message received no fragment for ${Math.round(stalled)} ms`));
+        }
+        next = Math.min(next, this.#idleMs - stalled);
+      }
+      this.#armIdle(next);
     });
   }
 
@@ -464,6 +476,8 @@ export class Channel {
         if (chunk.length === 0) return;
       }
       const framedBefore = this.#framesIn;
+      const inMessageBefore = this.#decoder.inMessage;
+      const heldBefore = this.#decoder.bufferedBytes;
       this.#decoder.push(
         chunk,
         (f) => {
@@ -484,6 +498,10 @@ export class Channel {
         },
         this.#onFragment,
       );
+      // Progress of a fragmented message: bytes of it arrived, whole fragments or not (ATP-4.8-6).
+      if (this.#decoder.inMessage && (!inMessageBefore || this.#decoder.bufferedBytes !== heldBefore)) {
+        this.#lastFragmentAt = this.#clock.now();
+      }
       if (this.#windowDue && !this.#decoder.waiting) this.#giveWindow();
       if (this.transport.framed && (this.#framesIn - framedBefore !== 1 || this.#decoder.inFrame)) {
         throw new AtpError('ATP_ERR_FRAME_TOO_LARGE', 'a WebSocket message must carry exactly one ATP frame');
@@ -573,6 +591,7 @@ export class Channel {
       this.#reserved = total;
       if (this.#closed || this.#closing || !this.#decoder.waiting) return this.#releaseBudget();
       this.#decoder.resume(new Uint8Array(total));
+      this.#lastFragmentAt = this.#clock.now(); // the wait was ours, not the peer's stall
       if (this.#windowDue) this.#giveWindow();
     });
     return undefined;

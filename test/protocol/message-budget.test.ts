@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AtpError } from '../../src/errors.js';
-import { systemClock } from '../../src/internal/clock.js';
+import { FakeClock, systemClock } from '../../src/internal/clock.js';
+import type { Clock } from '../../src/internal/clock.js';
 import { Channel } from '../../src/protocol/channel.js';
 import { MessageBudget } from '../../src/protocol/message-budget.js';
 import { memoryPair } from '../../src/transport/memory.js';
@@ -158,8 +159,8 @@ interface Server {
 }
 
 /** A coordinator-side channel that answers HELLO and PING, and keeps what it receives. */
-function server(t: Transport, budget: MessageBudget, maxMessageBytes: number): Server {
-  const ch = new Channel(t, { side: 'coordinator', clock: systemClock, budget, maxMessageBytes });
+function server(t: Transport, budget: MessageBudget, maxMessageBytes: number, clock: Clock = systemClock): Server {
+  const ch = new Channel(t, { side: 'coordinator', clock, budget, maxMessageBytes });
   const got: Message[] = [];
   let closed!: (e: AtpError | undefined) => void;
   const s: Server = { ch, got, closed: new Promise((r) => (closed = r)) };
@@ -190,9 +191,9 @@ function server(t: Transport, budget: MessageBudget, maxMessageBytes: number): S
   return s;
 }
 
-async function connected(budget: MessageBudget, maxMessageBytes: number): Promise<{ peer: RawPeer; srv: Server }> {
+async function connected(budget: MessageBudget, maxMessageBytes: number, clock?: Clock): Promise<{ peer: RawPeer; srv: Server }> {
   const [a, b] = memoryPair();
-  const srv = server(b, budget, maxMessageBytes);
+  const srv = server(b, budget, maxMessageBytes, clock);
   const peer = await rawPeer(a);
   return { peer, srv };
 }
@@ -305,5 +306,66 @@ void describe('Channels sharing a message budget (ATP-4.5-10)', () => {
     assert.equal(budget.usedBytes, 0);
     assert.equal(budget.waiting, 0);
     assert.equal(await Promise.race([A.srv.closed, settled().then(() => 'open')]), 'open');
+  });
+});
+
+void describe('a fragmented message that stops making progress (ATP-4.8-6)', () => {
+  void it('closes the connection with ATP_ERR_IDLE_TIMEOUT although PINGs keep it alive, and gives its memory back', async () => {
+    const clock = new FakeClock();
+    const budget = new MessageBudget(1024 * KiB);
+    const A = await connected(budget, 1024 * KiB, clock);
+    A.srv.ch.setIdleTimeout(1000);
+    const frames = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 32 * KiB);
+    A.peer.send(frames[0]!);
+    await settled();
+    assert.equal(budget.usedBytes, bodyLength(frames));
+    for (let i = 0; i < 4; i++) {
+      clock.advance(300);
+      A.peer.send(encodeFrame({ type: 'PING', stream: 0, nonce: i }));
+      await settled();
+    }
+    assert.equal(A.srv.ch.closed, true, 'closed after 1 s without a fragment');
+    const err = await A.srv.closed;
+    assert.equal(err?.code, 'ATP_ERR_IDLE_TIMEOUT');
+    assert.match(err.message, /received no fragment for 1\d\d\d ms/);
+    assert.equal(budget.usedBytes, 0, 'its memory is back');
+  });
+
+  void it('leaves alone a message that keeps arriving, and one that waits for memory', async () => {
+    const clock = new FakeClock();
+    const budget = new MessageBudget(1024 * KiB);
+    const A = await connected(budget, 1024 * KiB, clock);
+    const B = await connected(budget, 1024 * KiB, clock);
+    A.srv.ch.setIdleTimeout(1000);
+    B.srv.ch.setIdleTimeout(1000);
+    const fragsA = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
+    const fragsB = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
+    A.peer.send(fragsA[0]!);
+    await settled();
+    B.peer.send(fragsB[0]!);
+    await settled();
+    assert.equal(budget.waiting, 1, 'B waits for memory');
+    // A goes on slowly, a fragment every 400 ms; B only PINGs: 4 s in all.
+    for (let i = 1; i <= 10; i++) {
+      clock.advance(400);
+      await sendWithinWindow(A.peer, [fragsA[i]!]);
+      B.peer.send(encodeFrame({ type: 'PING', stream: 0, nonce: i }));
+      await settled();
+    }
+    assert.equal(A.srv.ch.closed, false, 'A made progress');
+    assert.equal(B.srv.ch.closed, false, 'B waited for the coordinator, not the other way round');
+    await sendWithinWindow(A.peer, fragsA.slice(11));
+    await settled();
+    assert.ok(submitted(A.srv) !== undefined);
+    // B is let in; the time it waited does not count against it.
+    clock.advance(600);
+    await sendWithinWindow(B.peer, fragsB.slice(1, 3));
+    await settled();
+    clock.advance(600);
+    await settled();
+    assert.equal(B.srv.ch.closed, false);
+    await sendWithinWindow(B.peer, fragsB.slice(3));
+    await settled();
+    assert.ok(submitted(B.srv) !== undefined);
   });
 });
