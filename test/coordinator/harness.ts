@@ -230,6 +230,27 @@ export function hello(fields: Partial<MessageOf<'HELLO'>> = {}): MessageOf<'HELL
   };
 }
 
+/** A WELCOME with defaults (worker and producer, version 1), for tests that play the coordinator. */
+export function welcome(fields: Partial<MessageOf<'WELCOME'>> = {}): MessageOf<'WELCOME'> {
+  return {
+    type: 'WELCOME',
+    stream: 0,
+    version: 1,
+    roles: 3,
+    resumed: 0,
+    sessionId: new Uint8Array(16).fill(8),
+    resumeToken: new Uint8Array(32),
+    heartbeatMs: 10_000,
+    idleTimeoutMs: 0,
+    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
+    resumeWindowMs: 5_000,
+    cancelDeadlineMs: 5_000,
+    agent: 'atp-test',
+    capabilities: [],
+    ...fields,
+  };
+}
+
 /** Open a producer session. */
 export async function producer(url: string, fields: Partial<MessageOf<'HELLO'>> = {}): Promise<Peer> {
   const p = await Peer.open(url);
@@ -257,7 +278,7 @@ export function submit(
   return {
     type: 'SUBMIT',
     stream,
-    artifactId: defaultArtifactId(artifactDigest(kind, bytes)),
+    artifactId: fields.artifactId ?? defaultArtifactId(artifactDigest(kind, bytes)),
     kind,
     priority: 0,
     latePolicy: 0,

@@ -14,7 +14,7 @@ import { Client } from '../../src/client/client.js';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import { connectTcp } from '../../src/transport/tcp.js';
 import { encodeFragments } from '../../src/wire/index.js';
-import type { MessageOf } from '../../src/wire/index.js';
+import { submit as submitMessage } from '../coordinator/harness.js';
 import { bodyLength, rawPeer } from '../protocol/raw-peer.js';
 import { cleanupAfterEach, startCoordinator } from './helpers.js';
 
@@ -23,26 +23,8 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-function submit(artifactId: Uint8Array, payload: Uint8Array): MessageOf<'SUBMIT'> {
-  return {
-    type: 'SUBMIT',
-    stream: 1,
-    artifactId,
-    kind: 'blob',
-    priority: 0,
-    latePolicy: 0,
-    quorumK: 0,
-    quorumN: 0,
-    leaseTtlMs: 0,
-    maxDurationMs: 0,
-    deadlineMs: 0,
-    maxAttempts: 0,
-    watch: 0,
-    parentId: new Uint8Array(16),
-    tags: [],
-    payload,
-  };
-}
+/** A SUBMIT of kind `blob` with a given id. */
+const submit = (artifactId: Uint8Array, payload: Uint8Array) => submitMessage(1, 'blob', payload, { artifactId });
 
 void describe('the coordinator bounds the memory of messages being received (ATP-4.5-10)', () => {
   void it(

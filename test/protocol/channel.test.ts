@@ -17,73 +17,14 @@ import { connectWs, listenWs } from '../../src/transport/websocket.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { FrameDecoder, FrameFlags, Limits, PREFACE, decodeBody, encodeFragments, encodeFrame } from '../../src/wire/index.js';
 import type { Message, MessageOf } from '../../src/wire/index.js';
+import { hello, submit as submitMessage, welcome } from '../coordinator/harness.js';
 
 const MiB = 1024 * 1024;
 const id = (n: number): Uint8Array => new Uint8Array(16).fill(n);
 
-function hello(extra: Partial<MessageOf<'HELLO'>> = {}): MessageOf<'HELLO'> {
-  return {
-    type: 'HELLO',
-    stream: 0,
-    minVersion: 1,
-    maxVersion: 1,
-    roles: 3,
-    nodeId: id(9),
-    credits: 0,
-    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-    idleTimeoutMs: 0,
-    agent: 'test',
-    kinds: [],
-    capabilities: [],
-    ...extra,
-  };
-}
-
-function welcome(extra: Partial<MessageOf<'WELCOME'>> = {}): MessageOf<'WELCOME'> {
-  return {
-    type: 'WELCOME',
-    stream: 0,
-    version: 1,
-    roles: 3,
-    resumed: 0,
-    sessionId: id(8),
-    resumeToken: new Uint8Array(32),
-    heartbeatMs: 10_000,
-    idleTimeoutMs: 0,
-    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-    resumeWindowMs: 5_000,
-    cancelDeadlineMs: 5_000,
-    agent: 'test',
-    capabilities: [],
-    ...extra,
-  };
-}
-
-function submit(
-  stream: number,
-  artifactId: Uint8Array,
-  payload: Uint8Array,
-  parentId: Uint8Array = new Uint8Array(16),
-): MessageOf<'SUBMIT'> {
-  return {
-    type: 'SUBMIT',
-    stream,
-    artifactId,
-    kind: 'k',
-    priority: 0,
-    latePolicy: 0,
-    quorumK: 0,
-    quorumN: 0,
-    leaseTtlMs: 0,
-    maxDurationMs: 0,
-    deadlineMs: 0,
-    maxAttempts: 0,
-    watch: 0,
-    parentId,
-    tags: [],
-    payload,
-  };
-}
+/** The SUBMIT of kind `k` with a given id (and parent). */
+const submit = (stream: number, artifactId: Uint8Array, payload: Uint8Array, parentId: Uint8Array = new Uint8Array(16)) =>
+  submitMessage(stream, 'k', payload, { artifactId, parentId });
 
 /** A payload whose bytes say where they are, so that any misplaced fragment shows. */
 function patterned(n: number): Uint8Array {

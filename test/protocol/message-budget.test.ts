@@ -16,6 +16,7 @@ import { memoryPair } from '../../src/transport/memory.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { FrameDecoder, Limits, decodeBody, encodeFragments, encodeFrame } from '../../src/wire/index.js';
 import type { Message, MessageOf, RawFrame } from '../../src/wire/index.js';
+import { submit as submitMessage, welcome } from '../coordinator/harness.js';
 import { bodyLength, rawPeer, sendWithinWindow } from './raw-peer.js';
 import type { RawPeer } from './raw-peer.js';
 
@@ -25,26 +26,8 @@ const settled = async (): Promise<void> => {
   for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
 };
 
-function submit(stream: number, artifactId: Uint8Array, payload: Uint8Array): MessageOf<'SUBMIT'> {
-  return {
-    type: 'SUBMIT',
-    stream,
-    artifactId,
-    kind: 'k',
-    priority: 0,
-    latePolicy: 0,
-    quorumK: 0,
-    quorumN: 0,
-    leaseTtlMs: 0,
-    maxDurationMs: 0,
-    deadlineMs: 0,
-    maxAttempts: 0,
-    watch: 0,
-    parentId: new Uint8Array(16),
-    tags: [],
-    payload,
-  };
-}
+/** The SUBMIT of kind `k` with a given id. */
+const submit = (stream: number, artifactId: Uint8Array, payload: Uint8Array) => submitMessage(stream, 'k', payload, { artifactId });
 
 /** A payload whose bytes say where they are, so that a misplaced piece shows. */
 function patterned(n: number, seed: number): Uint8Array {
@@ -167,23 +150,7 @@ function server(t: Transport, budget: MessageBudget, maxMessageBytes: number, cl
   ch.start({
     message: (m) => {
       got.push(m);
-      if (m.type === 'HELLO')
-        ch.send({
-          type: 'WELCOME',
-          stream: 0,
-          version: 1,
-          roles: 2,
-          resumed: 0,
-          sessionId: id(8),
-          resumeToken: new Uint8Array(32),
-          heartbeatMs: 10_000,
-          idleTimeoutMs: 0,
-          maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-          resumeWindowMs: 5_000,
-          cancelDeadlineMs: 5_000,
-          agent: 'test',
-          capabilities: [],
-        });
+      if (m.type === 'HELLO') ch.send(welcome({ roles: 2 }));
       else if (m.type === 'PING') ch.send({ type: 'PONG', stream: m.stream, nonce: m.nonce });
     },
     closed: (e) => closed(e),

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import type { Transport } from '../../src/transport/transport.js';
 import { FrameDecoder, Limits, PREFACE, decodeBody, encodeFrame } from '../../src/wire/index.js';
 import type { Message } from '../../src/wire/index.js';
-
-const id = (n: number): Uint8Array => new Uint8Array(16).fill(n);
+import { hello } from '../coordinator/harness.js';
 
 /** The body length announced by a first fragment. */
 export function bodyLength(frames: Uint8Array[]): number {
@@ -66,22 +65,7 @@ export async function rawPeer(t: Transport): Promise<RawPeer> {
     },
   };
   t.write(PREFACE);
-  t.write(
-    encodeFrame({
-      type: 'HELLO',
-      stream: 0,
-      minVersion: 1,
-      maxVersion: 1,
-      roles: 2,
-      nodeId: id(9),
-      credits: 0,
-      maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-      idleTimeoutMs: 0,
-      agent: 'raw',
-      kinds: [],
-      capabilities: [],
-    }),
-  );
+  t.write(encodeFrame(hello({ roles: 2, agent: 'raw' })));
   await peer.next((m) => m.type === 'WELCOME');
   return peer;
 }

@@ -12,8 +12,8 @@ import type { ChannelOptions } from '../../src/protocol/channel.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import { connectTcp, listenTcp } from '../../src/transport/tcp.js';
 import type { Transport, TransportHandlers } from '../../src/transport/transport.js';
-import { Limits } from '../../src/wire/index.js';
 import type { Message, MessageOf } from '../../src/wire/index.js';
+import { hello, submit as submitMessage, welcome } from '../coordinator/harness.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -61,26 +61,8 @@ function patterned(n: number): Uint8Array {
   return b;
 }
 
-function submit(payload: Uint8Array): MessageOf<'SUBMIT'> {
-  return {
-    type: 'SUBMIT',
-    stream: 1,
-    artifactId: id(1),
-    kind: 'k',
-    priority: 0,
-    latePolicy: 0,
-    quorumK: 0,
-    quorumN: 0,
-    leaseTtlMs: 0,
-    maxDurationMs: 0,
-    deadlineMs: 0,
-    maxAttempts: 0,
-    watch: 0,
-    parentId: new Uint8Array(16),
-    tags: [],
-    payload,
-  };
-}
+/** A SUBMIT of `payload`, kind `k`. */
+const submit = (payload: Uint8Array) => submitMessage(1, 'k', payload, { artifactId: id(1) });
 
 interface End {
   ch: Channel;
@@ -108,23 +90,7 @@ function end(t: Transport, side: 'client' | 'coordinator', options: Partial<Chan
         e.pings++;
         ch.send({ type: 'PONG', stream: m.stream, nonce: m.nonce });
       }
-      if (m.type === 'HELLO')
-        ch.send({
-          type: 'WELCOME',
-          stream: 0,
-          version: 1,
-          roles: 3,
-          resumed: 0,
-          sessionId: id(8),
-          resumeToken: new Uint8Array(32),
-          heartbeatMs: 10_000,
-          idleTimeoutMs: 0,
-          maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-          resumeWindowMs: 5_000,
-          cancelDeadlineMs: 5_000,
-          agent: 'test',
-          capabilities: [],
-        });
+      if (m.type === 'HELLO') ch.send(welcome());
       for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.type === m.type) waiters.splice(i, 1)[0]!.resolve(m);
     },
     closed: () => undefined,
@@ -133,20 +99,7 @@ function end(t: Transport, side: 'client' | 'coordinator', options: Partial<Chan
 }
 
 async function handshake(client: End): Promise<void> {
-  client.ch.send({
-    type: 'HELLO',
-    stream: 0,
-    minVersion: 1,
-    maxVersion: 1,
-    roles: 3,
-    nodeId: id(9),
-    credits: 0,
-    maxFrameBytes: Limits.DEFAULT_MAX_FRAME_BYTES,
-    idleTimeoutMs: 0,
-    agent: 'test',
-    kinds: [],
-    capabilities: [],
-  });
+  client.ch.send(hello({ roles: 3 }));
   await client.next('WELCOME');
 }
 
