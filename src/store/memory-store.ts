@@ -832,7 +832,11 @@ export class MemoryStore implements Store {
 
   /** Put a loaded record back into the queues (durable stores, after open). */
   protected restore(rec: ArtifactRecord): void {
-    this.artifacts.set(keyOf(rec.tenant, rec.id), rec);
+    const key = keyOf(rec.tenant, rec.id);
+    // Uniqueness is decided here, in memory, at acceptance; a file that breaks it was not written
+    // by this store, and loading it would hide one of the two records.
+    if (this.artifacts.has(key)) throw new Error(`the store holds artifact ${JSON.stringify(rec.tenant)}/${rec.id} twice`);
+    this.artifacts.set(key, rec);
     this.#counts[rec.state]++;
     for (const t of rec.tags) {
       const k = `${rec.tenant}\0${t}`;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS } from '../../src/store/migrations/sqlite-migrations.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { migrate } from '../../src/store/sqlite/migrate.js';
 import { MemoryStore, SqliteStore, openStore } from '../../src/store/index.js';
 import type { ArtifactResult, ArtifactView, Store } from '../../src/store/store.js';
 import { acquire, artifact, ensureSession, hexId, refOf, runStoreConformance } from './conformance.js';
@@ -165,10 +167,45 @@ void describe('sqlite store: durability across a reopen', () => {
     const s = await opened(path, t);
     await s.close();
     const db = new Database(path);
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, ?, 0)').run('from the future');
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, ?, 0)').run('from the future');
     db.close();
     await assert.rejects(new SqliteStore({ path }).open(), /newer than this build/);
+  });
+
+  void it('migrates a version 1 file: its artifacts load, and the (tenant, id) index is dropped', async (t) => {
+    const path = dbPath();
+    const db = new Database(path);
+    migrate(db, SQLITE_MIGRATIONS.slice(0, 1));
+    const indexes = () => db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'artifacts'").all();
+    assert.deepEqual(indexes(), [{ name: 'artifacts_tenant_id' }]);
+    db.close();
+    const a = await opened(path, t, { exclusive: false });
+    await a.submit([artifact(1)], NOW);
+    await a.close();
+    const b = await opened(path, t);
+    assert.equal((await b.get('', hexId(1)))?.state, 'PENDING');
+    await b.close();
+    const again = new Database(path, { readonly: true });
+    try {
+      assert.deepEqual(again.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+      assert.deepEqual(again.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'artifacts'").all(), []);
+    } finally {
+      again.close();
+    }
+  });
+
+  void it('refuses a file that holds one artifact twice, since uniqueness is kept in memory and not by an index', async (t) => {
+    const path = dbPath();
+    const a = await opened(path, t);
+    await a.submit([artifact(1)], NOW);
+    await a.close();
+    const db = new Database(path);
+    db.exec(
+      'INSERT INTO artifacts SELECT seq + 1, tenant, id, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms, deadline_at, max_attempts, parent_id, tags, created_at, state, epoch, failed_attempts, code, message, last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases, quorum_nodes FROM artifacts',
+    );
+    db.close();
+    await assert.rejects(new SqliteStore({ path }).open(), new RegExp(`holds artifact ""/${hexId(1)} twice`));
   });
 });
 
