@@ -2,7 +2,7 @@
  * The stores the benchmark runs ATP on. The SQLite store is loaded only if it has been built
  * (dist/src/store/sqlite/sqlite-store.js), so the harness runs on trees that do not have it yet.
  * PostgreSQL runs on the server named by ATP_PG_URL (the harness starts a throwaway one with
- * .ci/services.sh when it can), each run in a schema of its own.
+ * .ci/services.sh when it can), each run in a schema of its own, dropped when the run ends.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -52,11 +52,27 @@ export async function makeStore(name: StoreName, file: string): Promise<Store> {
     const url = process.env['ATP_PG_URL'];
     if (url === undefined) throw new Error('the PostgreSQL store needs ATP_PG_URL');
     const { PostgresStore } = await import('../../src/store/postgres/postgres-store.js');
-    const schema = `bench_${process.pid}_${path.basename(file).replace(/[^a-z0-9]/g, '_')}`.slice(0, 40);
-    return new PostgresStore({ url, schema });
+    return new PostgresStore({ url, schema: benchSchema(file) });
   }
   const mod = (await import(pathToFileURL(sqliteModule).href)) as Record<string, unknown>;
   const Ctor = (mod['SqliteStore'] ?? mod['default']) as StoreClass | undefined;
   if (typeof Ctor !== 'function') throw new Error(`${sqliteModule} exports no SqliteStore class`);
   return new Ctor({ path: file, file, filename: file });
+}
+
+function benchSchema(file: string): string {
+  return `bench_${process.pid}_${path.basename(file).replace(/[^a-z0-9]/g, '_')}`.slice(0, 40);
+}
+
+/** Drop what makeStore created on a server (the PostgreSQL schema), once the store is closed. */
+export async function discardStore(name: StoreName, file: string): Promise<void> {
+  if (name !== 'postgres') return;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: process.env['ATP_PG_URL'] });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${benchSchema(file)} CASCADE`);
+  } finally {
+    await client.end();
+  }
 }

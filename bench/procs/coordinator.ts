@@ -1,12 +1,13 @@
 /**
  * Benchmark child: one ATP coordinator listening on a free loopback port. Answers `mem` (resident
  * and heap memory after a full GC when run with --expose-gc), `cpu` (process.cpuUsage), `counts`
- * (artifacts by state) and `exit` (close, then exit so that a --cpu-prof profile is written).
+ * (artifacts by state) and `exit` (close, drop the run's PostgreSQL schema, then exit so that a
+ * --cpu-prof profile is written).
  */
 import { Coordinator } from '../../src/coordinator/coordinator.js';
 import type { CoordinatorOptions } from '../../src/coordinator/options.js';
 import { childConfig, emit, serve } from '../lib/ipc.js';
-import { makeStore } from '../lib/stores.js';
+import { discardStore, makeStore } from '../lib/stores.js';
 import type { StoreName } from '../lib/stores.js';
 
 /** Configuration of the coordinator child. */
@@ -56,6 +57,7 @@ serve({
   },
   exit: async () => {
     await coordinator.close();
+    await discardStore(cfg.store, cfg.file);
   },
 });
 emit('ready', { url: listener.url, pid: process.pid, store: store.name });

@@ -100,7 +100,7 @@ export class ArtifactRecord implements NewArtifact {
   result: Uint8Array | null = null;
   resultDigest: string | null = null;
   createdAt: number;
-  /** Row number in a durable store's journal (0 when not journaled). */
+  /** Order of acceptance, 1, 2, 3, ...: the tie-break within a priority, and a durable store's row number. */
   seq = 0;
   cold: ColdFields | null = null;
 
@@ -352,6 +352,8 @@ export class MemoryStore implements Store {
   readonly #tags = new Map<string, Set<string>>();
   protected readonly sessions = new Map<string, SessionRecord>();
   readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
+  /** Sequence number of the artifact accepted last. */
+  #lastSeq = 0;
 
   open(): Promise<void> {
     return Promise.resolve();
@@ -411,6 +413,7 @@ export class MemoryStore implements Store {
   /** Create a record (also used when loading a durable store). */
   protected insert(a: NewArtifact, now: number): ArtifactRecord {
     const rec = new ArtifactRecord(a, now);
+    rec.seq = ++this.#lastSeq;
     this.artifacts.set(keyOf(a.tenant, a.id), rec);
     this.#counts.PENDING++;
     for (const t of a.tags) {
@@ -433,7 +436,7 @@ export class MemoryStore implements Store {
     const skipped: ArtifactRecord[] = [];
     while (grants.length < req.max && queues.length > 0) {
       let best: PendingQueue<ArtifactRecord> | undefined;
-      for (const q of queues) if (q.size > 0 && (best === undefined || q.topPriority > best.topPriority)) best = q;
+      for (const q of queues) if (q.size > 0 && (best === undefined || before(q, best))) best = q;
       if (best === undefined) break;
       const rec = best.pop()!;
       if (!this.#leasable(rec, req.now)) continue;
@@ -837,6 +840,7 @@ export class MemoryStore implements Store {
     // by this store, and loading it would hide one of the two records.
     if (this.artifacts.has(key)) throw new Error(`the store holds artifact ${JSON.stringify(rec.tenant)}/${rec.id} twice`);
     this.artifacts.set(key, rec);
+    if (rec.seq > this.#lastSeq) this.#lastSeq = rec.seq;
     this.#counts[rec.state]++;
     for (const t of rec.tags) {
       const k = `${rec.tenant}\0${t}`;
@@ -857,6 +861,12 @@ export class MemoryStore implements Store {
       if (!isTerminal(rec.state) && this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }
   }
+}
+
+/** Whether queue `a`'s next artifact goes before `b`'s: higher priority, then accepted earlier (ATP_SPEC §3.9). */
+function before(a: PendingQueue<ArtifactRecord>, b: PendingQueue<ArtifactRecord>): boolean {
+  if (a.topPriority !== b.topPriority) return a.topPriority > b.topPriority;
+  return (a.peek()?.seq ?? 0) < (b.peek()?.seq ?? 0);
 }
 
 /** SHA-256 of the empty result, which many artifacts return. */

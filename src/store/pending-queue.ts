@@ -20,6 +20,10 @@ class Deque<T> {
     else this.#items.unshift(v);
   }
 
+  first(): T | undefined {
+    return this.#items[this.#head];
+  }
+
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const v = this.#items[this.#head];
@@ -61,6 +65,12 @@ export class PendingQueue<T> {
     if (front) b.unshift(item);
     else b.push(item);
     this.#size++;
+  }
+
+  /** The entry pop() would return, left in place. */
+  peek(): T | undefined {
+    const p = this.#sorted[0];
+    return p === undefined ? undefined : this.#buckets.get(p)!.first();
   }
 
   /** Remove and return the first entry of the highest priority. */

@@ -245,6 +245,32 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
         assert.equal((await acquire(s, { max: 10 })).length, 0);
       });
 
+      void it('over several kinds, grants by priority across them, then FIFO, up to max; the rest stays leasable', async (t) => {
+        const s = await fresh(t);
+        await s.submit(
+          [
+            artifact(1, { kind: 'a', priority: 1 }),
+            artifact(2, { kind: 'b', priority: 2 }),
+            artifact(3, { kind: 'a', priority: 3 }),
+            artifact(4, { kind: 'b', priority: 4 }),
+            artifact(5, { kind: 'a', priority: 2 }),
+            artifact(6, { kind: 'c', priority: 9 }),
+          ],
+          NOW,
+        );
+        const first = await acquire(s, { kinds: ['a', 'b'], max: 3 });
+        assert.deepEqual(
+          first.map((g) => g.artifactId),
+          [4, 3, 2].map(hexId),
+        );
+        const rest = await acquire(s, { sessionId: 's2', kinds: ['b', 'a'], max: 10 });
+        assert.deepEqual(
+          rest.map((g) => g.artifactId),
+          [5, 1].map(hexId),
+        );
+        assert.equal((await s.counts()).PENDING, 1, 'only the kind asked by no one');
+      });
+
       void it('a grant carries the payload, the lease of this session, a rising epoch, the checkpoint and the last partial', async (t) => {
         const s = await fresh(t);
         await submitOk(s, artifact(1, { leaseTtlMs: 500, maxDurationMs: 9000, deadlineAt: NOW + 60_000 }));

@@ -454,16 +454,19 @@ export class PostgresStore implements Store {
     const picked = await c.query(
       `WITH owner AS (SELECT 1 FROM atp_sessions WHERE session_id = $7 AND coordinator_id = $9 FOR SHARE),
        cand AS (
-         SELECT tenant, id, priority, seq FROM atp_artifacts
-          WHERE EXISTS (SELECT 1 FROM owner) AND tenant = $1 AND kind = ANY($2::text[]) AND state IN (1, 2)
-            AND (deadline_at = 0 OR deadline_at > $4)
-            AND ((quorum_n <= 1 AND leases_out = 0)
-              OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
-            AND ($8::bigint IS NULL
-              OR octet_length(payload) + coalesce(octet_length(checkpoint), 0) + length(kind) + ${LEASE_OVERHEAD_BYTES} <= $8::bigint)
-          ORDER BY priority DESC, seq
-          LIMIT $3
-          FOR UPDATE SKIP LOCKED),
+         SELECT c.tenant, c.id, c.priority, c.seq FROM unnest($2::text[]) AS k(kind) CROSS JOIN LATERAL (
+           SELECT tenant, id, priority, seq FROM atp_artifacts
+            WHERE EXISTS (SELECT 1 FROM owner) AND tenant = $1 AND kind = k.kind AND state IN (1, 2)
+              AND (deadline_at = 0 OR deadline_at > $4)
+              AND ((quorum_n <= 1 AND leases_out = 0)
+                OR (quorum_n > 1 AND leases_out + votes_count < quorum_n AND NOT ($5 = ANY(quorum_nodes))))
+              AND ($8::bigint IS NULL
+                OR octet_length(payload) + coalesce(octet_length(checkpoint), 0) + length(kind) + ${LEASE_OVERHEAD_BYTES} <= $8::bigint)
+            ORDER BY priority DESC, seq
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED) c
+          ORDER BY c.priority DESC, c.seq
+          LIMIT $3),
        picked AS (SELECT tenant, id, row_number() OVER (ORDER BY priority DESC, seq) AS rn FROM cand),
        upd AS (
          UPDATE atp_artifacts a SET state = 2, epoch = a.epoch + 1, leases_out = a.leases_out + 1,

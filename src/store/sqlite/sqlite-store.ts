@@ -84,8 +84,6 @@ export class SqliteStore extends MemoryStore {
   #closed = false;
   /** Set when a write failed: the memory state is ahead of the disk, so nothing more is confirmed. */
   #failure: Error | undefined;
-  /** Row id of each record (order of acceptance). */
-  #lastSeq = 0;
   /** Records accepted but not yet inserted. */
   readonly #unsaved = new Set<ArtifactRecord>();
   /** Records changed since the last flush, deduplicated, in order of first change. */
@@ -203,7 +201,6 @@ export class SqliteStore extends MemoryStore {
     for (const row of rows.iterate() as IterableIterator<ArtifactRow>) {
       const rec = recordOf(row);
       if (!isTerminal(rec.state)) rec.votes = votes.get(row.seq) ?? null;
-      this.#lastSeq = Math.max(this.#lastSeq, row.seq);
       this.restore(rec);
     }
     this.reindex();
@@ -227,8 +224,8 @@ export class SqliteStore extends MemoryStore {
   // ---- group commit ------------------------------------------------------------------------
 
   protected override insert(a: NewArtifact, now: number): ArtifactRecord {
+    // Its row id is its order of acceptance (rec.seq), numbered on from the rows loaded at open.
     const rec = super.insert(a, now);
-    rec.seq = ++this.#lastSeq;
     this.#unsaved.add(rec);
     return rec;
   }
