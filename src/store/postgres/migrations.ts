@@ -88,4 +88,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     heartbeat_at bigint NOT NULL
   );
   `,
+  // 2: ended leases are pruned by age of ending (ATP_SPEC ATP-5.6-4), newest kept.
+  `
+  CREATE INDEX atp_ended_leases_ended_at ON atp_ended_leases (ended_at, lease_id);
+  `,
 ];

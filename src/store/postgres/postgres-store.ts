@@ -41,6 +41,7 @@ const STATE_CODE: Record<StateName, number> = { PENDING: 1, LEASED: 2, COMPLETED
 const STATE_NAME: readonly StateName[] = ['PENDING', 'PENDING', 'LEASED', 'COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 const EMPTY = new Uint8Array(0);
 const MIGRATION_LOCK = 0x41545031; // "ATP1"
+const ENDED_MEMORY = 200_000;
 
 /** Options of the PostgreSQL store. */
 export interface PostgresStoreOptions {
@@ -60,6 +61,13 @@ export interface PostgresStoreOptions {
    * below the reclaim delay (twice the resume window plus one second). Default 5,000 ms; 0 turns it off.
    */
   idleInTransactionTimeoutMs?: number;
+  /**
+   * How many ended leases the database remembers, for all coordinators together (ATP_SPEC
+   * ATP-5.6-4): the specific reason for a frame about one, and a late result under
+   * ACCEPT_IF_UNRESOLVED. Upkeep deletes the oldest beyond this once a tenth of it has ended since
+   * it last did. Default 200,000, as the memory store.
+   */
+  endedMemory?: number;
 }
 
 type Row = Record<string, unknown>;
@@ -157,6 +165,9 @@ export class PostgresStore implements Store {
   #listener: pg.Client | undefined;
   #handlers: Array<(ev: ExternalEvent) => void> = [];
   #closed = false;
+  readonly #endedMemory: number;
+  /** Leases this coordinator ended since its upkeep last pruned the ended ones. */
+  #endedSincePrune = 0;
 
   constructor(options: PostgresStoreOptions) {
     this.#url = options.url;
@@ -168,6 +179,9 @@ export class PostgresStore implements Store {
     const idle = options.idleInTransactionTimeoutMs ?? 5000;
     if (!Number.isInteger(idle) || idle < 0)
       throw new RangeError(`idleInTransactionTimeoutMs must be a whole number of milliseconds, 0 or more; got ${String(idle)}`);
+    const ended = options.endedMemory ?? ENDED_MEMORY;
+    if (!Number.isSafeInteger(ended) || ended < 1) throw new RangeError(`endedMemory must be a positive integer, got ${String(ended)}`);
+    this.#endedMemory = ended;
     this.#pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 8,
@@ -549,6 +563,7 @@ export class PostgresStore implements Store {
   async #endLeases(c: pg.PoolClient, leases: readonly LeaseRecord[], code: ErrorCode, now: number): Promise<void> {
     if (leases.length === 0) return;
     const ids = leases.map((l) => l.leaseId);
+    this.#endedSincePrune += ids.length;
     await c.query('DELETE FROM atp_leases WHERE lease_id = ANY($1::text[])', [ids]);
     await c.query(
       `INSERT INTO atp_ended_leases (lease_id, tenant, artifact_id, epoch, code, session_id, ended_at)
@@ -716,6 +731,7 @@ export class PostgresStore implements Store {
       ],
     );
     const out = new Map<string, CompleteOutcome>();
+    this.#endedSincePrune += r.rows.length;
     for (const row of r.rows as Row[]) {
       // Not expected for an artifact that is not a quorum: other leases are ended and revoked.
       const revoke = ((row.other_leases as Row[] | null) ?? []).map((l) => ({
@@ -1154,6 +1170,10 @@ export class PostgresStore implements Store {
           now,
         )),
       );
+    if (this.#endedSincePrune >= Math.max(1, Math.floor(this.#endedMemory / 10))) {
+      this.#endedSincePrune = 0;
+      await this.#pruneEnded();
+    }
     let gone: string[] = [];
     if (own.length > 0) {
       const mine = await this.#pool.query(
@@ -1164,6 +1184,19 @@ export class PostgresStore implements Store {
       gone = own.filter((id) => !kept.has(id));
     }
     return { lost, gone };
+  }
+
+  /**
+   * Forget the ended leases beyond the newest `endedMemory` (ATP_SPEC ATP-5.6-4: a bounded record;
+   * a frame about a forgotten one gets ATP_ERR_STALE_LEASE). At most 100,000 rows a call, so that
+   * a table grown by an older build is trimmed over a few upkeeps rather than in one long delete.
+   */
+  async #pruneEnded(): Promise<void> {
+    await this.#pool.query(
+      `DELETE FROM atp_ended_leases WHERE lease_id IN (
+         SELECT lease_id FROM atp_ended_leases ORDER BY ended_at DESC, lease_id DESC OFFSET $1 LIMIT 100000)`,
+      [this.#endedMemory],
+    );
   }
 }
 
