@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { acquire, artifact, hexId, refOf, runStoreConformance } from './conformance.js';
 
@@ -36,5 +37,64 @@ void test(
     const byId = new Map(grants.map((g, i) => [g.artifactId, after[i]]));
     for (const i of [1, 2]) assert.deepEqual(byId.get(hexId(i)), { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: null });
     for (const i of [3, 4, 5]) assert.deepEqual(byId.get(hexId(i)), { kind: 'stale', code: 'ATP_ERR_CANCELLED', artifactId: hexId(i) });
+  },
+);
+
+void test(
+  'postgres store: only a grant reads an artifact payload back from the database',
+  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
+  async (t) => {
+    const s = new PostgresStore({ url, schema: `atp_test_${run}_${n++}`, poolSize: 2 });
+    await s.open();
+    t.after(() => s.close());
+    // Every query's rows, seen from the client class the store's pool uses.
+    const withPayload: string[] = [];
+    const proto = pg.Client.prototype as unknown as { query: (this: pg.Client, ...args: unknown[]) => unknown };
+    const query = proto.query;
+    const record = (text: string, r: { rows?: Array<Record<string, unknown>> } | undefined): void => {
+      if (r?.rows?.some((row) => 'payload' in row)) withPayload.push(text.trim().split(/\s+/).slice(0, 2).join(' '));
+    };
+    proto.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string }).text);
+      // pg.Pool#query calls the client with a callback; a PoolClient's query returns a promise.
+      const cb = args.findIndex((a) => typeof a === 'function');
+      if (cb >= 0) {
+        const done = args[cb] as (err: unknown, r: unknown) => void;
+        args[cb] = (err: unknown, r: { rows?: Array<Record<string, unknown>> }) => {
+          if (err === null || err === undefined) record(text, r);
+          done(err, r);
+        };
+      }
+      const out = query.apply(this, args);
+      if (out instanceof Promise)
+        out.then(
+          (r: { rows?: Array<Record<string, unknown>> }) => record(text, r),
+          () => undefined,
+        );
+      return out;
+    };
+    t.after(() => {
+      proto.query = query;
+    });
+    const big = new Uint8Array(1 << 20).fill(7);
+    const root = artifact(1, { payload: big, tags: ['t'] });
+    await s.submit([root, artifact(2, { payload: big, parentId: root.id }), artifact(3, { payload: big, parentId: root.id })], 0);
+    const [g1, g2, g3] = await acquire(s, { max: 3 });
+    assert.ok(g1 !== undefined && g2 !== undefined && g3 !== undefined);
+    assert.equal(g1.payload.length, big.length, 'the grant carries the payload');
+    const grants = withPayload.length;
+    assert.ok(grants >= 1, 'the grant read the payloads');
+    assert.equal((await s.partial(refOf(g1), 1, new Uint8Array([1]), 1)).kind, 'ok');
+    assert.equal((await s.checkpoint(refOf(g1), new Uint8Array([2]), 1)).kind, 'ok');
+    await s.get('', root.id);
+    await s.result('', root.id);
+    await s.subtree('', root.id);
+    await s.byTag('', 't');
+    await s.release(refOf(g2), undefined, 2);
+    await s.fail(refOf(g3), 'ATP_ERR_TRANSIENT', true, 'again', 3);
+    assert.equal((await s.complete(refOf(g1), new Uint8Array([3]), 4)).kind, 'ok');
+    await s.cancel('', root.id, true, 'stop', 5);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(withPayload.slice(grants), [], 'no transition or read after the grant fetched a payload');
   },
 );

@@ -43,6 +43,17 @@ const EMPTY = new Uint8Array(0);
 const MIGRATION_LOCK = 0x41545031; // "ATP1"
 const ENDED_MEMORY = 200_000;
 
+/**
+ * Every column of atp_artifacts but the payload, which only a grant reads: a transition, a QUERY
+ * or a watch of an artifact with a payload of 100 MiB must not fetch (and de-TOAST) it each time.
+ */
+const ARTIFACT_COLUMNS =
+  'tenant, id, seq, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms, deadline_at, max_attempts, parent_id, tags, state, epoch, failed_attempts, code, message, last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases_out, votes_count, quorum_nodes, created_at';
+/** The same, qualified by the alias `a`. */
+const ARTIFACT_COLUMNS_A = ARTIFACT_COLUMNS.split(', ')
+  .map((c) => `a.${c}`)
+  .join(', ');
+
 /** Options of the PostgreSQL store. */
 export interface PostgresStoreOptions {
   /** Connection string, e.g. postgres://user@127.0.0.1:5432/db. */
@@ -547,7 +558,10 @@ export class PostgresStore implements Store {
     const l = await c.query('SELECT * FROM atp_leases WHERE lease_id = $1 FOR UPDATE', [ref.leaseId]);
     const lr = l.rows[0] as Row | undefined;
     if (lr !== undefined && n(lr.epoch) === ref.epoch && lr.session_id === ref.sessionId) {
-      const a = await c.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE', [lr.tenant, lr.artifact_id]);
+      const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [
+        lr.tenant,
+        lr.artifact_id,
+      ]);
       return { lease: leaseOf(lr), art: a.rows[0] as Row };
     }
     if (lr !== undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: lr.artifact_id as string };
@@ -610,7 +624,7 @@ export class PostgresStore implements Store {
     extra = '',
   ): Promise<Row> {
     const r = await c.query(
-      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0 ${extra} WHERE tenant = $1 AND id = $2 RETURNING *`,
+      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0 ${extra} WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
       [tenant, id, STATE_CODE[state], code, message.slice(0, 1000)],
     );
     await c.query('DELETE FROM atp_votes WHERE tenant = $1 AND artifact_id = $2', [tenant, id]);
@@ -716,7 +730,7 @@ export class PostgresStore implements Store {
        upd AS (
          UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0
            FROM cur c WHERE a.tenant = c.tenant AND a.id = c.artifact_id
-         RETURNING a.*, c.lease_id AS done_lease_id)
+         RETURNING ${ARTIFACT_COLUMNS_A}, c.lease_id AS done_lease_id)
        SELECT u.*, (SELECT json_agg(row_to_json(d)) FROM del d
                      WHERE d.tenant = u.tenant AND d.artifact_id = u.id AND d.lease_id <> u.done_lease_id) AS other_leases
          FROM upd u`,
@@ -754,7 +768,10 @@ export class PostgresStore implements Store {
         const e = await c.query('SELECT * FROM atp_ended_leases WHERE lease_id = $1', [ref.leaseId]);
         const er = e.rows[0] as Row | undefined;
         if (er !== undefined && er.code === 'ATP_ERR_LEASE_EXPIRED' && n(er.epoch) === ref.epoch && er.session_id === ref.sessionId) {
-          const a = await c.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE', [er.tenant, er.artifact_id]);
+          const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [
+            er.tenant,
+            er.artifact_id,
+          ]);
           const art = a.rows[0] as Row | undefined;
           if (art !== undefined && n(art.late_policy) === 1 && !isTerminalCode(n(art.state)))
             return this.#accept(c, fx, art, result, now, 'superseded by a late result');
@@ -800,7 +817,7 @@ export class PostgresStore implements Store {
     }
     const r = await c.query(
       `UPDATE atp_artifacts SET leases_out = leases_out - 1, votes_count = $3, state = CASE WHEN leases_out - 1 = 0 THEN 1 ELSE state END
-        WHERE tenant = $1 AND id = $2 RETURNING *`,
+        WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
       [tenant, id, answered],
     );
     const row = r.rows[0] as Row;
@@ -846,7 +863,7 @@ export class PostgresStore implements Store {
     const r = await c.query(
       `UPDATE atp_artifacts SET failed_attempts = $3, message = $4, leases_out = GREATEST(leases_out - 1, 0),
               state = CASE WHEN leases_out - 1 <= 0 THEN 1 ELSE state END, seq = nextval('atp_artifacts_seq_seq')
-        WHERE tenant = $1 AND id = $2 RETURNING *`,
+        WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
       [tenant, id, failed, `${code} ${message}`.slice(0, 1000)],
     );
     const row = r.rows[0] as Row;
@@ -864,7 +881,7 @@ export class PostgresStore implements Store {
       const r = await c.query(
         `UPDATE atp_artifacts SET leases_out = GREATEST(leases_out - 1, 0), state = CASE WHEN leases_out - 1 <= 0 THEN 1 ELSE state END,
                 checkpoint = COALESCE($3, checkpoint), quorum_nodes = array_remove(quorum_nodes, $4)
-          WHERE tenant = $1 AND id = $2 RETURNING *`,
+          WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
         [lease.tenant, lease.artifactId, checkpoint === undefined ? null : Buffer.from(checkpoint), lease.nodeId],
       );
       const row = r.rows[0] as Row;
@@ -909,7 +926,7 @@ export class PostgresStore implements Store {
       if (seq <= last) return { kind: 'duplicate' };
       if (seq !== last + 1) return { kind: 'gap', expected: last + 1 };
       const r = await c.query(
-        'UPDATE atp_artifacts SET last_partial_seq = $3, last_partial = $4 WHERE tenant = $1 AND id = $2 RETURNING *',
+        `UPDATE atp_artifacts SET last_partial_seq = $3, last_partial = $4 WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
         [cur.lease.tenant, cur.lease.artifactId, seq, Buffer.from(data)],
       );
       fx.changed.push({ tenant: cur.lease.tenant, id: cur.lease.artifactId });
@@ -938,10 +955,10 @@ export class PostgresStore implements Store {
             `WITH RECURSIVE tree AS (
                SELECT tenant, id FROM atp_artifacts WHERE tenant = $1 AND id = $2
                UNION ALL SELECT a.tenant, a.id FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.parent_id = t.id)
-             SELECT a.* FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.id = t.id ORDER BY a.seq FOR UPDATE OF a`,
+             SELECT ${ARTIFACT_COLUMNS_A} FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.id = t.id ORDER BY a.seq FOR UPDATE OF a`,
             [tenant, id],
           )
-        : await c.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE', [tenant, id]);
+        : await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
       const all = rows.rows as Row[];
       if (all.length === 0) return out;
       out.found = true;
@@ -961,7 +978,7 @@ export class PostgresStore implements Store {
       for (const lease of leases) out.revoke.push({ lease, code: 'ATP_ERR_CANCELLED', reason });
       fx.revoke.push(...out.revoke);
       const updated = await c.query(
-        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0 WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING *`,
+        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0 WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING ${ARTIFACT_COLUMNS}`,
         [tenant, liveIds, reason.slice(0, 1000)],
       );
       for (const r of updated.rows as Row[]) {
@@ -975,7 +992,7 @@ export class PostgresStore implements Store {
 
   expire(tenant: string, id: string, now: number): Promise<Changed | undefined> {
     return this.#tx(async (c, fx): Promise<Changed | undefined> => {
-      const a = await c.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE', [tenant, id]);
+      const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
       const art = a.rows[0] as Row | undefined;
       if (art === undefined || isTerminalCode(n(art.state)) || n(art.deadline_at) === 0 || now < n(art.deadline_at)) return undefined;
       const revoke = await this.#revokeAll(c, fx, tenant, id, 'ATP_ERR_EXPIRED', 'the artifact deadline passed', now);
@@ -997,13 +1014,13 @@ export class PostgresStore implements Store {
   // ---- reads -------------------------------------------------------------------------------
 
   async get(tenant: string, id: string): Promise<ArtifactView | undefined> {
-    const r = await this.#pool.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2', [tenant, id]);
+    const r = await this.#pool.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2`, [tenant, id]);
     const row = r.rows[0] as Row | undefined;
     return row === undefined ? undefined : viewOf(row);
   }
 
   async result(tenant: string, id: string): Promise<ArtifactResult | undefined> {
-    const r = await this.#pool.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND id = $2', [tenant, id]);
+    const r = await this.#pool.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2`, [tenant, id]);
     const row = r.rows[0] as Row | undefined;
     return row !== undefined && isTerminalCode(n(row.state)) ? resultOf(row) : undefined;
   }
@@ -1024,17 +1041,17 @@ export class PostgresStore implements Store {
       `WITH RECURSIVE tree AS (
          SELECT tenant, id FROM atp_artifacts WHERE tenant = $1 AND id = $2
          UNION ALL SELECT a.tenant, a.id FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.parent_id = t.id)
-       SELECT a.* FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.id = t.id ORDER BY a.seq`,
+       SELECT ${ARTIFACT_COLUMNS_A} FROM atp_artifacts a JOIN tree t ON a.tenant = t.tenant AND a.id = t.id ORDER BY a.seq`,
       [tenant, id],
     );
     return (r.rows as Row[]).map(viewOf);
   }
 
   async byTag(tenant: string, tag: string): Promise<ArtifactView[]> {
-    const r = await this.#pool.query('SELECT * FROM atp_artifacts WHERE tenant = $1 AND tags @> ARRAY[$2]::text[] ORDER BY seq', [
-      tenant,
-      tag,
-    ]);
+    const r = await this.#pool.query(
+      `SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND tags @> ARRAY[$2]::text[] ORDER BY seq`,
+      [tenant, tag],
+    );
     return (r.rows as Row[]).map(viewOf);
   }
 
