@@ -49,6 +49,12 @@ serve({
   counts: () => store.counts(),
   /** Worker sessions known (connected or within their resume window). */
   sessions: () => [...coordinator.sessions.values()].filter((s) => (s.roles & 1) !== 0).length,
+  /** Leases being revoked and not yet acknowledged, over every session. */
+  revoking: () => {
+    let n = 0;
+    for (const s of coordinator.sessions.values()) n += s.revoking.size;
+    return n;
+  },
   /** Frames received on every session's connection so far. */
   framesIn: () => {
     let n = 0;

@@ -14,6 +14,7 @@ import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, until, verdict, workerStats } from '../lib/context.js';
 import type { ChildEvent } from '../lib/ipc.js';
 import { Proc } from '../lib/proc.js';
+import { procCpuSeconds } from '../lib/redis.js';
 import { nowNs } from '../lib/ipc.js';
 import type { Summary } from '../lib/stats.js';
 import { summarize } from '../lib/stats.js';
@@ -38,6 +39,8 @@ export interface SubtreeResult {
   /** Until the first handler signal fired in each worker process, the latest of them. */
   toFirstSignalsMs: number;
   toAllSignalsMs: number;
+  /** CPU time from the CANCEL until every REVOKE was acknowledged: the coordinator, and the workers together. */
+  cpuMs: { coordinator: number; workers: number };
   cancelled: number;
   stopping: number;
   aborted: number;
@@ -101,6 +104,7 @@ export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): 
     workers = await b.atpWorkers(s.workers, { url, sessions: 1, concurrency: per, kinds: { hold: 'hold' }, report: 'none' });
     await until(`${n} handlers running`, async () => (await workerStats(workers)).reduce((a, w) => a + w.started, 0) === n, 120_000);
     const m2 = await coord.request<Mem>('mem');
+    const cpu0 = { coordinator: procCpuSeconds(coord.pid), workers: workers.reduce((a, w) => a + procCpuSeconds(w.pid), 0) };
     const c = await driver.request<CancelReply>('cancel', { id: root, subtree: true });
     let stats = await workerStats(workers);
     await until(`${n} signals`, async () => (stats = await workerStats(workers)).reduce((a, w) => a + w.aborted, 0) >= n, 60_000).catch(
@@ -110,6 +114,14 @@ export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): 
     );
     const aborted = stats.reduce((a, w) => a + w.aborted, 0);
     const last = Math.max(...stats.map((w) => w.lastAbortNs));
+    // The whole cancel's CPU: until the coordinator holds no revoke unacknowledged.
+    await until('every REVOKE acknowledged', async () => (await coord.request<number>('revoking')) === 0, 30_000).catch((err: unknown) => {
+      b.fail(`subtree cancel atp-${store}`, String(err));
+    });
+    const cpuMs = {
+      coordinator: (procCpuSeconds(coord.pid) - cpu0.coordinator) * 1000,
+      workers: (workers.reduce((a, w) => a + procCpuSeconds(w.pid), 0) - cpu0.workers) * 1000,
+    };
     b.expect(
       `subtree cancel atp-${store}`,
       c.cancelled === n + 1 && c.stopping === n && aborted === n,
@@ -123,6 +135,7 @@ export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): 
       cancelled: c.cancelled,
       stopping: c.stopping,
       aborted,
+      cpuMs,
       leaseRssBytes: m2.rss - m1.rss,
       leaseHeapBytes: m2.heapUsed - m1.heapUsed,
     };
@@ -239,6 +252,14 @@ export async function cancel(b: Bench): Promise<void> {
     bullmq: bullFlow && `${fmt.ms(bullFlow.ms)} (waiting jobs only)`,
     target: s.subtreeN === 10_000 ? '< 50 ms' : '< 50 ms (at 10,000)',
     result: s.subtreeN === 10_000 ? verdict(treeOk) : '',
+  });
+  const cpu = (k: 'memory' | 'sqlite') =>
+    tree[k] && `coordinator ${fmt.ms(tree[k].cpuMs.coordinator)}, workers ${fmt.ms(tree[k].cpuMs.workers)}`;
+  b.row({
+    scenario: tlabel,
+    metric: `CPU from CANCEL until every REVOKE is acknowledged: the coordinator, the ${s.workers} workers together`,
+    memory: cpu('memory'),
+    sqlite: cpu('sqlite'),
   });
   b.row({
     scenario: tlabel,
