@@ -824,6 +824,9 @@ export class MemoryStore implements Store {
     this.#counts[rec.state]--;
     this.#counts[state]++;
     rec.state = state;
+    // A terminal artifact is never leased again, and nothing else reads its payload (a duplicate
+    // SUBMIT compares digests): let it go, or every payload ever accepted stays in memory.
+    if (TERMINAL.has(state)) rec.payload = EMPTY;
   }
 
   #enqueue(rec: ArtifactRecord, front: boolean): void {

@@ -28,3 +28,24 @@ void test('memory store: the last `endedMemory` ended leases keep their specific
     [g6!.leaseId],
   );
 });
+
+void test('memory store: a terminal artifact lets its payload go (ATP_SPEC ATP-3.1-6); a pending one keeps it until then', async () => {
+  class Inspectable extends MemoryStore {
+    payloadLength(id: string): number | undefined {
+      return this.artifacts.get(id)?.payload.length;
+    }
+  }
+  const s = new Inspectable();
+  const big = new Uint8Array(1 << 20);
+  await s.submit(
+    [1, 2, 3].map((n) => artifact(n, { payload: big })),
+    0,
+  );
+  const [g1] = await acquire(s, { max: 1 });
+  assert.equal(g1!.payload.length, big.length);
+  assert.equal((await s.complete(refOf(g1!), new Uint8Array([1]), 1)).kind, 'ok');
+  await s.cancel('', hexId(2), false, 'stop', 2);
+  assert.equal(s.payloadLength(hexId(1)), 0, 'completed');
+  assert.equal(s.payloadLength(hexId(2)), 0, 'cancelled');
+  assert.equal(s.payloadLength(hexId(3)), big.length, 'pending');
+});

@@ -98,3 +98,41 @@ void test(
     assert.deepEqual(withPayload.slice(grants), [], 'no transition or read after the grant fetched a payload');
   },
 );
+
+void test(
+  'postgres store: a terminal artifact keeps no payload (ATP_SPEC ATP-3.1-6): completed, failed, cancelled, born cancelled',
+  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
+  async (t) => {
+    const schema = `atp_test_${run}_${n++}`;
+    const s = new PostgresStore({ url, schema, poolSize: 2 });
+    await s.open();
+    t.after(() => s.close());
+    const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await sql.connect();
+    t.after(() => sql.end());
+    const big = new Uint8Array(64 * 1024).fill(1);
+    const root = artifact(1, { payload: big });
+    await s.submit([root, artifact(2, { payload: big }), artifact(3, { payload: big }), artifact(4, { payload: big })], 0);
+    const [g1, g2] = await acquire(s, { max: 2 });
+    assert.equal((await s.complete(refOf(g1!), new Uint8Array([1]), 1)).kind, 'ok');
+    await s.fail(refOf(g2!), 'ATP_ERR_PERMANENT', false, 'no', 2);
+    await s.cancel('', root.id === g1!.artifactId ? hexId(3) : root.id, true, 'stop', 3);
+    await s.submit([artifact(5, { payload: big, parentId: hexId(3) })], 4);
+    const sizes = async () =>
+      new Map(
+        (
+          (await sql.query('SELECT id, state, octet_length(payload) AS n FROM atp_artifacts')).rows as Array<{
+            id: string;
+            state: number;
+            n: number;
+          }>
+        ).map((r) => [r.id, { state: r.state, n: Number(r.n) }]),
+      );
+    for (const [id, v] of await sizes()) {
+      if (v.state === 1 || v.state === 2) assert.equal(v.n, big.length, `live artifact ${id} keeps its payload`);
+      else assert.equal(v.n, 0, `terminal artifact ${id} (state ${v.state}) keeps no payload`);
+    }
+    const states = [...(await sizes()).values()].map((v) => v.state).sort();
+    assert.deepEqual(states, [1, 3, 4, 5, 5], 'one pending, one completed, one failed, one cancelled, one born cancelled');
+  },
+);

@@ -167,8 +167,14 @@ void describe('sqlite store: durability across a reopen', () => {
     const s = await opened(path, t);
     await s.close();
     const db = new Database(path);
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
-    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (3, ?, 0)').run('from the future');
+    assert.deepEqual(
+      db.prepare('SELECT version FROM schema_migrations ORDER BY version').all(),
+      SQLITE_MIGRATIONS.map((m) => ({ version: m.version })),
+    );
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(
+      SQLITE_MIGRATIONS.length + 1,
+      'from the future',
+    );
     db.close();
     await assert.rejects(new SqliteStore({ path }).open(), /newer than this build/);
   });
@@ -188,11 +194,36 @@ void describe('sqlite store: durability across a reopen', () => {
     await b.close();
     const again = new Database(path, { readonly: true });
     try {
-      assert.deepEqual(again.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
+      assert.deepEqual(
+        again.prepare('SELECT version FROM schema_migrations ORDER BY version').all(),
+        SQLITE_MIGRATIONS.map((m) => ({ version: m.version })),
+      );
       assert.deepEqual(again.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'artifacts'").all(), []);
     } finally {
       again.close();
     }
+  });
+
+  void it('keeps no payload of a terminal artifact (ATP_SPEC ATP-3.1-6): deleted when it ends, and by migration 3 from an older file', async (t) => {
+    const path = dbPath();
+    const a = await opened(path, t, { exclusive: false });
+    await a.submit([artifact(1), artifact(2), artifact(3)], NOW);
+    assert.equal(countRows(path, 'payloads'), 3);
+    const [g1] = await acquire(a, { max: 1 });
+    assert.equal((await a.complete(refOf(g1!), enc.encode('r'), NOW)).kind, 'ok');
+    await a.cancel('', hexId(2), false, 'stop', NOW);
+    assert.equal(countRows(path, 'payloads'), 1, 'only the pending artifact keeps its payload');
+    await a.close();
+    // A file written before this version: the completed artifact's payload is still there.
+    const db = new Database(path);
+    const seq = (db.prepare('SELECT seq FROM artifacts WHERE id = ?').get(hexId(1)) as { seq: number }).seq;
+    db.prepare('INSERT INTO payloads (artifact_seq, payload) VALUES (?, ?)').run(seq, Buffer.from('old'));
+    db.prepare('DELETE FROM schema_migrations WHERE version >= 3').run();
+    db.close();
+    const b = await opened(path, t, { exclusive: false });
+    assert.equal(countRows(path, 'payloads'), 1);
+    const [g3] = await acquire(b, { max: 1 });
+    assert.equal(dec.decode(g3!.payload), dec.decode(artifact(3).payload), 'the pending one is leased with its payload');
   });
 
   void it('refuses a file that holds one artifact twice, since uniqueness is kept in memory and not by an index', async (t) => {

@@ -86,4 +86,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     // artifact's rows cost 2x the time it costs without it (bench/results, BENCHMARKS.md).
     sql: `DROP INDEX artifacts_tenant_id;`,
   },
+  {
+    version: 3,
+    name: 'no payloads of terminal artifacts',
+    // A terminal artifact is never leased again and nothing reads its payload; the store now
+    // deletes the payload when the artifact ends. This removes those that earlier versions kept.
+    sql: `DELETE FROM payloads WHERE artifact_seq IN (SELECT seq FROM artifacts WHERE state NOT IN (1, 2));`,
+  },
 ];

@@ -92,4 +92,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX atp_ended_leases_ended_at ON atp_ended_leases (ended_at, lease_id);
   `,
+  // 3: a terminal artifact's payload is emptied when it ends (never read again); empty those that
+  // earlier versions kept.
+  `
+  UPDATE atp_artifacts SET payload = '' WHERE state NOT IN (1, 2) AND octet_length(payload) > 0;
+  `,
 ];

@@ -434,7 +434,8 @@ export class PostgresStore implements Store {
             col((x) => x.a.id),
             col((x) => x.a.digest),
             col((x) => x.a.kind),
-            col((x) => Buffer.from(x.a.payload)),
+            // A child of a cancelled subtree is born terminal: its payload will never be read.
+            col((x) => (x.cancelledTree ? Buffer.alloc(0) : Buffer.from(x.a.payload))),
             col((x) => x.a.priority),
             col((x) => x.a.latePolicy),
             col((x) => x.a.quorumK),
@@ -624,7 +625,7 @@ export class PostgresStore implements Store {
     extra = '',
   ): Promise<Row> {
     const r = await c.query(
-      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0 ${extra} WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
+      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0, payload = '' ${extra} WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
       [tenant, id, STATE_CODE[state], code, message.slice(0, 1000)],
     );
     await c.query('DELETE FROM atp_votes WHERE tenant = $1 AND artifact_id = $2', [tenant, id]);
@@ -728,7 +729,7 @@ export class PostgresStore implements Store {
          SELECT lease_id, tenant, artifact_id, epoch, 'ATP_ERR_STALE_LEASE', session_id, $6 FROM del
          ON CONFLICT (lease_id) DO UPDATE SET code = EXCLUDED.code),
        upd AS (
-         UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0
+         UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0, payload = ''
            FROM cur c WHERE a.tenant = c.tenant AND a.id = c.artifact_id
          RETURNING ${ARTIFACT_COLUMNS_A}, c.lease_id AS done_lease_id)
        SELECT u.*, (SELECT json_agg(row_to_json(d)) FROM del d
@@ -978,7 +979,7 @@ export class PostgresStore implements Store {
       for (const lease of leases) out.revoke.push({ lease, code: 'ATP_ERR_CANCELLED', reason });
       fx.revoke.push(...out.revoke);
       const updated = await c.query(
-        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0 WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING ${ARTIFACT_COLUMNS}`,
+        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0, payload = '' WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING ${ARTIFACT_COLUMNS}`,
         [tenant, liveIds, reason.slice(0, 1000)],
       );
       for (const r of updated.rows as Row[]) {

@@ -69,8 +69,6 @@ interface InFlight {
   records: ArtifactRecord[];
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** The SQLite store: MemoryStore decisions, journalled with group commit. */
 export class SqliteStore extends MemoryStore {
   override readonly name: string = 'sqlite';
@@ -299,6 +297,7 @@ export class SqliteStore extends MemoryStore {
       id: this.#nextBatchId++,
       inserts: [],
       payloads: [],
+      dropPayloads: [],
       updates: [],
       votes: [],
       sessions: [...this.#sessionOps],
@@ -306,10 +305,16 @@ export class SqliteStore extends MemoryStore {
     this.#sessionOps.clear();
     for (const rec of records) {
       const seq = rec.seq;
+      // A terminal artifact's payload is never read again (MemoryStore drops it too): not written,
+      // or deleted, so that the file does not keep every payload ever accepted.
+      const terminal = isTerminal(rec.state);
       if (this.#unsaved.delete(rec)) {
         msg.inserts.push(compactAll(insertParams(seq, rec)));
-        msg.payloads.push([seq, compact(rec.payload)]);
-      } else msg.updates.push(compactAll(updateParams(seq, rec)));
+        if (!terminal) msg.payloads.push([seq, compact(rec.payload)]);
+      } else {
+        msg.updates.push(compactAll(updateParams(seq, rec)));
+        if (terminal) msg.dropPayloads.push(seq);
+      }
       if (rec.quorumN > 1) {
         const rows: Array<[string, number, Uint8Array]> = [];
         for (const [digest, v] of rec.votes ?? []) rows.push([digest, v.count, compact(v.result)]);
@@ -330,8 +335,6 @@ export class SqliteStore extends MemoryStore {
     if (r.type === 'failed') return this.#fail(new Error(r.message ?? 'the SQLite writer failed'), f.batch);
     this.#stats.transactions++;
     this.#stats.records += f.records.length;
-    // A terminal artifact's payload is never read again: it stays on disk only.
-    for (const rec of f.records) if (isTerminal(rec.state)) rec.payload = EMPTY;
     if (this.#inFlight.size === 0) {
       this.#lastPosted = undefined;
       this.#writer?.unref();

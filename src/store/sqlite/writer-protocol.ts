@@ -17,8 +17,10 @@ export interface WriteBatch {
   id: number;
   /** INSERT_SQL parameters of records new in this batch. */
   inserts: Param[][];
-  /** Their payloads: [seq, bytes]. */
+  /** Their payloads: [seq, bytes] (none for an artifact already terminal). */
   payloads: Array<[number, Uint8Array]>;
+  /** Rows of artifacts that became terminal, whose payloads are deleted. */
+  dropPayloads: number[];
   /** UPDATE_SQL parameters of records changed since their last write. */
   updates: Param[][];
   /** Quorum votes, replaced per artifact: [digest, count, result]. */

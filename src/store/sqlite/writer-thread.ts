@@ -39,6 +39,7 @@ try {
 const st = {
   insert: db.prepare(INSERT_SQL),
   insertPayload: db.prepare('INSERT INTO payloads (artifact_seq, payload) VALUES (?, ?)'),
+  dropPayload: db.prepare('DELETE FROM payloads WHERE artifact_seq = ?'),
   update: db.prepare(UPDATE_SQL),
   deleteVotes: db.prepare('DELETE FROM quorum_votes WHERE artifact_seq = ?'),
   insertVote: db.prepare('INSERT INTO quorum_votes (artifact_seq, digest, count, result) VALUES (?, ?, ?, ?)'),
@@ -50,6 +51,7 @@ const write = db.transaction((req: Extract<WriterRequest, { type: 'write' }>) =>
   for (const row of req.inserts) st.insert.run(row);
   for (const [seq, payload] of req.payloads) st.insertPayload.run(seq, payload);
   for (const row of req.updates) st.update.run(row);
+  for (const seq of req.dropPayloads) st.dropPayload.run(seq);
   for (const v of req.votes) {
     st.deleteVotes.run(v.seq);
     for (const [digest, count, result] of v.rows) st.insertVote.run(v.seq, digest, count, result);
