@@ -5,19 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TestContext } from 'node:test';
 import { isAtpError, wireCodeOf } from '../../src/errors.js';
 import type { AtpError } from '../../src/errors.js';
 import { systemClock } from '../../src/internal/clock.js';
 import { Channel } from '../../src/protocol/channel.js';
 import type { ChannelOptions } from '../../src/protocol/channel.js';
 import { memoryPair } from '../../src/transport/memory.js';
-import { connectTcp, listenTcp } from '../../src/transport/tcp.js';
 import { connectWs, listenWs } from '../../src/transport/websocket.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { FrameDecoder, FrameFlags, Limits, PREFACE, decodeBody, encodeFragments, encodeFrame } from '../../src/wire/index.js';
 import type { Message, MessageOf } from '../../src/wire/index.js';
 import { hello, submit as submitMessage, welcome } from '../coordinator/harness.js';
+import { tcpTransports } from '../transport/helpers.js';
 
 const MiB = 1024 * 1024;
 const id = (n: number): Uint8Array => new Uint8Array(16).fill(n);
@@ -103,21 +102,6 @@ async function pair(
   client.ch.send(hello(helloExtra));
   await client.next((m) => m.type === 'WELCOME');
   return { client, server };
-}
-
-async function tcpTransports(t: TestContext): Promise<[Transport, Transport]> {
-  let accepted!: (tr: Transport) => void;
-  const server = new Promise<Transport>((r) => (accepted = r));
-  const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (tr) => accepted(tr));
-  const { hostname, port } = new URL(listener.url);
-  const client = await connectTcp({ host: hostname, port: Number(port) });
-  const s = await server;
-  t.after(async () => {
-    client.destroy();
-    s.destroy();
-    await listener.close();
-  });
-  return [client, s];
 }
 
 void describe('Channel: fragmented messages over a real TCP socket', () => {

@@ -10,10 +10,10 @@ import { systemClock } from '../../src/internal/clock.js';
 import { Channel } from '../../src/protocol/channel.js';
 import type { ChannelOptions } from '../../src/protocol/channel.js';
 import { memoryPair } from '../../src/transport/memory.js';
-import { connectTcp, listenTcp } from '../../src/transport/tcp.js';
 import type { Transport, TransportHandlers } from '../../src/transport/transport.js';
 import type { Message, MessageOf } from '../../src/wire/index.js';
 import { hello, submit as submitMessage, welcome } from '../coordinator/harness.js';
+import { tcpTransports } from '../transport/helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -113,17 +113,7 @@ async function slowPair(oneWayMs: number, clientOptions: Partial<ChannelOptions>
 }
 
 async function tcpPair(t: TestContext): Promise<{ client: End; server: End }> {
-  let accepted!: (tr: Transport) => void;
-  const got = new Promise<Transport>((r) => (accepted = r));
-  const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (tr) => accepted(tr));
-  const { hostname, port } = new URL(listener.url);
-  const c = await connectTcp({ host: hostname, port: Number(port) });
-  const s = await got;
-  t.after(async () => {
-    c.destroy();
-    s.destroy();
-    await listener.close();
-  });
+  const [c, s] = await tcpTransports(t);
   const server = end(s, 'coordinator');
   const client = end(c, 'client');
   await handshake(client);

@@ -1,4 +1,6 @@
 /** Test helpers for transports: recording handlers, patterned bytes, and a writer that honours backpressure. */
+import type { TestContext } from 'node:test';
+import { connectTcp, listenTcp } from '../../src/transport/tcp.js';
 import type { Transport } from '../../src/transport/transport.js';
 
 /** What a transport delivered to its handlers. */
@@ -111,4 +113,20 @@ export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => voi
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** A connected pair over loopback TCP, [client, server]; both ends and the listener close after the test. */
+export async function tcpTransports(t: TestContext): Promise<[Transport, Transport]> {
+  let accepted!: (tr: Transport) => void;
+  const server = new Promise<Transport>((r) => (accepted = r));
+  const listener = await listenTcp({ host: '127.0.0.1', port: 0 }, (tr) => accepted(tr));
+  const { hostname, port } = new URL(listener.url);
+  const client = await connectTcp({ host: hostname, port: Number(port) });
+  const s = await server;
+  t.after(async () => {
+    client.destroy();
+    s.destroy();
+    await listener.close();
+  });
+  return [client, s];
 }
