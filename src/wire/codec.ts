@@ -305,13 +305,8 @@ class In {
 
 /** Buffers up to this size are viewed whole once for all the frames in them. */
 const WHOLE_VIEW_MAX_BYTES = 1024 * 1024;
-/** The buffer the last payload was decoded from, viewed whole. */
-const whole: { buffer: ArrayBufferLike | undefined; bytes: Uint8Array; view: DataView } = {
-  buffer: undefined,
-  bytes: new Uint8Array(0),
-  view: new DataView(new ArrayBuffer(0)),
-};
-const reader = new In(whole.bytes, whole.view, 0, 0, '');
+/** The reader of every small payload; it keeps views of the whole buffer the last one came from. */
+const reader = new In(new Uint8Array(0), new DataView(new ArrayBuffer(0)), 0, 0, '');
 
 function readField(i: In, fs: FieldSpec): unknown {
   i.need(minFieldBytes(fs.kind), fs.name);
@@ -456,24 +451,22 @@ export function decodeBody(code: number, stream: number, payload: Uint8Array): M
 export function decodeBodyWith(spec: MessageSpec, name: string, stream: number, payload: Uint8Array): Record<string, unknown> {
   // The frames of one read chunk share its ArrayBuffer: one view of the whole buffer serves them
   // all, and offsets are the payload's place in it. Decoding calls nothing back, so one reader does.
-  // A large reassembled message gets views of its own, so that the cache does not keep it alive.
+  // A large reassembled message gets a reader of its own, so that nothing here keeps it alive.
   const buf = payload.buffer;
-  const i = reader;
-  if (buf.byteLength > WHOLE_VIEW_MAX_BYTES) {
-    i.bytes = new Uint8Array(buf);
-    i.view = new DataView(buf);
-  } else {
-    if (buf !== whole.buffer) {
-      whole.buffer = buf;
-      whole.bytes = new Uint8Array(buf);
-      whole.view = new DataView(buf);
+  const off = payload.byteOffset;
+  const end = off + payload.byteLength;
+  let i: In;
+  if (buf.byteLength > WHOLE_VIEW_MAX_BYTES) i = new In(new Uint8Array(buf), new DataView(buf), off, end, name);
+  else {
+    i = reader;
+    if (i.bytes.buffer !== buf) {
+      i.bytes = new Uint8Array(buf);
+      i.view = new DataView(buf);
     }
-    i.bytes = whole.bytes;
-    i.view = whole.view;
+    i.off = off;
+    i.end = end;
+    i.type = name;
   }
-  i.off = payload.byteOffset;
-  i.end = payload.byteOffset + payload.byteLength;
-  i.type = name;
   const msg: Record<string, unknown> = { type: name, stream };
   for (const fs of spec.fields) msg[fs.name] = readField(i, fs);
   decodeExtensions(i, spec, msg);
