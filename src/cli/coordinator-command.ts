@@ -6,7 +6,7 @@ import { COORDINATOR_DIAGNOSTICS, Coordinator } from '../coordinator/coordinator
 import type { TokenGrant } from '../coordinator/options.js';
 import { openStore } from '../store/index.js';
 import { startStatusServer } from './status-server.js';
-import { collect, fatal, hostPortFlag, intFlag, urlFlag } from './options.js';
+import { collect, durationFlag, fatal, hostPortFlag, intFlag, urlFlag } from './options.js';
 
 interface CoordinatorFlags {
   listen: string[];
@@ -16,6 +16,7 @@ interface CoordinatorFlags {
   resumeWindow?: number;
   cancelDeadline?: number;
   maxAttempts?: number;
+  retain?: number;
   maxFrameBytes?: number;
   maxMessageBytes?: number;
   messageBudgetBytes?: number;
@@ -61,6 +62,11 @@ export function registerCoordinator(program: Command): void {
     .option('--cancel-deadline <ms>', 'how long a worker has to acknowledge a revoke', intFlag('--cancel-deadline', 1, 0xffffffff))
     .option('--idle-timeout <ms>', 'close connections silent for this long', intFlag('--idle-timeout', 0, 0xffffffff))
     .option('--max-attempts <n>', 'default attempts before an artifact fails', intFlag('--max-attempts', 1, 65535))
+    .option(
+      '--retain <duration>',
+      'how long a finished artifact is remembered (its result, for resubmits and queries): 90s, 30m, 24h, 7d, or forever (default 24h)',
+      durationFlag('--retain'),
+    )
     .option('--max-frame-bytes <n>', 'largest frame payload accepted', intFlag('--max-frame-bytes', 65536, 16777216))
     .option(
       '--max-message-bytes <n>',
@@ -88,6 +94,7 @@ export function registerCoordinator(program: Command): void {
           ...(flags.cancelDeadline !== undefined ? { cancelDeadlineMs: flags.cancelDeadline } : {}),
           ...(flags.idleTimeout !== undefined ? { idleTimeoutMs: flags.idleTimeout } : {}),
           ...(flags.maxAttempts !== undefined ? { maxAttempts: flags.maxAttempts } : {}),
+          ...(flags.retain !== undefined ? { retainMs: flags.retain } : {}),
           ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: flags.maxFrameBytes } : {}),
           ...(flags.maxMessageBytes !== undefined ? { maxMessageBytes: flags.maxMessageBytes } : {}),
           ...(flags.messageBudgetBytes !== undefined ? { messageBudgetBytes: flags.messageBudgetBytes } : {}),

@@ -14,6 +14,24 @@ export function intFlag(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration flag: milliseconds, or a number with a unit (ms, s, m, h, d), or `forever` (Infinity). */
+export function durationFlag(name: string) {
+  return (value: string): number => {
+    const v = value.trim();
+    if (v === 'forever') return Infinity;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v);
+    const n = m === null ? NaN : Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!;
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(
+        `${name} must be a positive duration: milliseconds, or a number with a unit ms, s, m, h or d, or forever; got ${JSON.stringify(value)} (for example ${name} 24h)`,
+      );
+    }
+    return n;
+  };
+}
+
 /** Parse an ATP address flag. */
 export function urlFlag(value: string): string {
   if (!/^(tcp|tls|ws|wss|memory):\/\//.test(value)) {

@@ -1,7 +1,7 @@
 /** The coordinator's HTTP side door: /status as JSON, /metrics for Prometheus (prom-client). */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Coordinator } from '../coordinator/coordinator.js';
 
 /** A coordinator's status snapshot. */
@@ -21,6 +21,8 @@ export async function statusOf(c: Coordinator) {
   return {
     store: c.store.name,
     artifacts: counts,
+    /** Terminal artifacts forgotten after their retention since the coordinator started (ATP_SPEC §3.11). */
+    forgotten: c.forgotten,
     sessions: { workers, producers, detached },
     leases,
     messageBudget: { limitBytes: b.limitBytes, usedBytes: b.usedBytes, peakBytes: b.peakBytes, waiting: b.waiting, waited: b.waited },
@@ -38,6 +40,12 @@ export async function startStatusServer(
   const artifacts = new Gauge({ name: 'atp_artifacts', help: 'Artifacts by state', labelNames: ['state'], registers: [registry] });
   const sessions = new Gauge({ name: 'atp_sessions', help: 'Sessions by kind', labelNames: ['kind'], registers: [registry] });
   const leases = new Gauge({ name: 'atp_leases', help: 'Leases held now', registers: [registry] });
+  const forgotten = new Counter({
+    name: 'atp_artifacts_forgotten_total',
+    help: 'Terminal artifacts forgotten after their retention',
+    registers: [registry],
+  });
+  let forgottenSeen = 0;
   const budgetUsed = new Gauge({
     name: 'atp_message_budget_used_bytes',
     help: 'Bytes reserved for large messages being received',
@@ -61,6 +69,8 @@ export async function startStatusServer(
           sessions.set({ kind: 'producer' }, st.sessions.producers);
           sessions.set({ kind: 'detached' }, st.sessions.detached);
           leases.set(st.leases);
+          forgotten.inc(st.forgotten - forgottenSeen);
+          forgottenSeen = st.forgotten;
           budgetUsed.set(st.messageBudget.usedBytes);
           budgetWaiting.set(st.messageBudget.waiting);
           res.writeHead(200, { 'content-type': registry.contentType });

@@ -53,6 +53,9 @@ const LEASE_DIGEST = new Uint8Array(32);
 
 const WORKER_FRAMES = new Set(['CREDIT', 'RENEW', 'PARTIAL', 'CHECKPOINT', 'COMPLETE', 'FAIL', 'RELEASE', 'REVOKE_ACK']);
 
+/** Terminal artifacts forgotten per store call (ATP_SPEC §3.11). */
+const FORGET_BATCH = 10_000;
+
 /** A running coordinator. */
 export class Coordinator implements Core {
   readonly options: ResolvedOptions;
@@ -118,6 +121,7 @@ export class Coordinator implements Core {
     for (const d of await this.store.pendingDeadlines()) this.armDeadline(d.tenant, d.id, d.deadlineAt);
     this.store.subscribe?.((ev) => this.#external(ev));
     if (this.store.maintain !== undefined) this.#maintain();
+    if (this.options.retainMs !== Infinity) this.#sweep();
     this.emit('started', { store: this.store.name, sessions: sessions.length, leases: held.length });
   }
 
@@ -407,6 +411,38 @@ export class Coordinator implements Core {
       this.timers.at(this.now() + every, tick);
     };
     this.timers.at(this.now() + every, tick);
+  }
+
+  /** Terminal artifacts forgotten after their retention since this coordinator started (ATP_SPEC §3.11). */
+  forgotten = 0;
+
+  /**
+   * ATP_SPEC §3.11: forget the terminal artifacts whose retention has passed, a tenth of the
+   * retention after they are due at the latest (every second to every minute), FORGET_BATCH at a
+   * time so that a backlog (a first sweep after an upgrade) does not hold the event loop.
+   */
+  #sweep(): void {
+    const retain = this.options.retainMs;
+    const every = Math.min(60_000, Math.max(1_000, Math.floor(retain / 10)));
+    const tick = async (): Promise<void> => {
+      for (let round = 0; round < 10 && !this.#closing; round++) {
+        const n = await this.store.forget(this.now() - retain, FORGET_BATCH);
+        this.forgotten += n;
+        if (n > 0) this.emit('forgotten', { artifacts: n });
+        if (n < FORGET_BATCH) break;
+      }
+    };
+    const schedule = () => {
+      if (this.#closing) return;
+      this.timers.at(this.now() + every, () => {
+        if (this.#closing) return;
+        tick().then(schedule, (err: unknown) => {
+          this.fault('forget', err);
+          schedule();
+        });
+      });
+    };
+    schedule();
   }
 
   #upkeep(): Promise<void> {

@@ -8,6 +8,9 @@ import { Limits } from '../wire/index.js';
 /** Default memory for fragmented messages being received at once, across connections: 1 GiB. */
 export const DEFAULT_MESSAGE_BUDGET_BYTES = 4 * Limits.DEFAULT_MAX_MESSAGE_BYTES;
 
+/** Default retention of a terminal artifact (ATP_SPEC §3.11): 24 hours. */
+export const DEFAULT_RETAIN_MS = 24 * 3600 * 1000;
+
 /** What a bearer token grants (ATP_SPEC §4.5). */
 export interface TokenGrant {
   /** Role bits the token may use (1 worker, 2 producer, 4 observer). */
@@ -29,6 +32,12 @@ export interface CoordinatorOptions {
   drainDeadlineMs?: number;
   handshakeTimeoutMs?: number;
   maxAttempts?: number;
+  /**
+   * How long a terminal artifact is remembered after it ended (ATP_SPEC §3.11): meanwhile a
+   * duplicate SUBMIT gets its stored result and QUERY, WATCH and CANCEL find it; afterwards it is
+   * forgotten, once its children are. Infinity remembers every artifact for ever. Default 24 hours.
+   */
+  retainMs?: number;
   maxFrameBytes?: number;
   /** Largest message body accepted, whole or in fragments (WELCOME.maxMessageBytes, ATP_WIRE §3.7). Default 256 MiB. */
   maxMessageBytes?: number;
@@ -62,6 +71,7 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     drainDeadlineMs: o.drainDeadlineMs ?? 30_000,
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
     maxAttempts: o.maxAttempts ?? 3,
+    retainMs: o.retainMs ?? DEFAULT_RETAIN_MS,
     maxFrameBytes: o.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
     maxMessageBytes: o.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES,
     messageBudgetBytes: o.messageBudgetBytes ?? Math.max(DEFAULT_MESSAGE_BUDGET_BYTES, o.maxMessageBytes ?? 0),
@@ -81,6 +91,9 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0xffffffff)
       throw new RangeError(`coordinator option ${k} must be a positive integer, got ${typeof v === 'number' ? v : typeof v}`);
+  }
+  if (r.retainMs !== Infinity && (!Number.isSafeInteger(r.retainMs) || r.retainMs <= 0)) {
+    throw new RangeError(`coordinator option retainMs must be a positive integer or Infinity, got ${r.retainMs}`);
   }
   if (r.maxFrameBytes < Limits.MIN_MAX_FRAME_BYTES || r.maxFrameBytes > Limits.MAX_MAX_FRAME_BYTES) {
     throw new RangeError(

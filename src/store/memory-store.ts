@@ -48,8 +48,11 @@ interface ColdFields {
   lastPartialSeq: number;
   lastPartial: Uint8Array | null;
   checkpoint: Uint8Array | null;
-  children: string[] | null;
+  /** Ids of the children the store remembers (ATP_SPEC §3.11: a forgotten child leaves the set). */
+  children: Set<string> | null;
   subtreeCancelled: boolean;
+  /** Terminal, its retention over, and waiting for its children to be forgotten first (ATP_SPEC §3.11). */
+  forgetDue: boolean;
   /** Quorum: result digest -> votes and bytes. */
   votes: Map<string, { count: number; result: Uint8Array }> | null;
   /** Quorum: nodes that have held a lease on it. */
@@ -74,6 +77,7 @@ const COLD_DEFAULTS: Readonly<ColdFields> = Object.freeze({
   checkpoint: null,
   children: null,
   subtreeCancelled: false,
+  forgetDue: false,
   votes: null,
   quorumNodes: null,
 });
@@ -102,6 +106,8 @@ export class ArtifactRecord implements NewArtifact {
   createdAt: number;
   /** Order of acceptance, 1, 2, 3, ...: the tie-break within a priority, and a durable store's row number. */
   seq = 0;
+  /** When it became terminal (0 while it is not): where its retention starts (ATP_SPEC §3.11). */
+  endedAt = 0;
   cold: ColdFields | null = null;
 
   declare latePolicy: number;
@@ -117,8 +123,9 @@ export class ArtifactRecord implements NewArtifact {
   declare lastPartialSeq: number;
   declare lastPartial: Uint8Array | null;
   declare checkpoint: Uint8Array | null;
-  declare children: string[] | null;
+  declare children: Set<string> | null;
   declare subtreeCancelled: boolean;
+  declare forgetDue: boolean;
   declare votes: Map<string, { count: number; result: Uint8Array }> | null;
   declare quorumNodes: string[] | null;
 
@@ -160,6 +167,7 @@ class ColdPart implements ColdFields {
   checkpoint = COLD_DEFAULTS.checkpoint;
   children = COLD_DEFAULTS.children;
   subtreeCancelled = COLD_DEFAULTS.subtreeCancelled;
+  forgetDue = COLD_DEFAULTS.forgetDue;
   votes = COLD_DEFAULTS.votes;
   quorumNodes = COLD_DEFAULTS.quorumNodes;
 }
@@ -293,6 +301,14 @@ Object.defineProperties(ArtifactRecord.prototype, {
       if (this.cold !== null || v !== COLD_DEFAULTS.subtreeCancelled) coldPart(this).subtreeCancelled = v;
     },
   },
+  forgetDue: {
+    get(this: ArtifactRecord) {
+      return (this.cold ?? COLD_DEFAULTS).forgetDue;
+    },
+    set(this: ArtifactRecord, v: ColdFields['forgetDue']) {
+      if (this.cold !== null || v !== COLD_DEFAULTS.forgetDue) coldPart(this).forgetDue = v;
+    },
+  },
   votes: {
     get(this: ArtifactRecord) {
       return (this.cold ?? COLD_DEFAULTS).votes;
@@ -354,6 +370,9 @@ export class MemoryStore implements Store {
   readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
   /** Sequence number of the artifact accepted last. */
   #lastSeq = 0;
+  /** Terminal records in the order they ended, from #endedHead on: what forget() looks at. */
+  #endedOrder: Array<ArtifactRecord | undefined> = [];
+  #endedHead = 0;
 
   open(): Promise<void> {
     return Promise.resolve();
@@ -361,6 +380,11 @@ export class MemoryStore implements Store {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Called with the records forget() let go of; durable stores delete them. Resolves when durable. */
+  protected commitForgotten(recs: readonly ArtifactRecord[]): Promise<number> {
+    return Promise.resolve(recs.length);
   }
 
   /** Called after every change of a record; durable stores journal it. Resolves when durable. */
@@ -394,13 +418,14 @@ export class MemoryStore implements Store {
       }
       const rec = this.insert(a, now);
       if (parent !== undefined) {
-        (parent.children ??= []).push(a.id);
+        (parent.children ??= new Set()).add(a.id);
         // ATP_SPEC §8.3: a descendant of a cancelled subtree is born cancelled.
         if (parent.subtreeCancelled) {
           rec.subtreeCancelled = true;
           this.#setState(rec, 'CANCELLED');
           rec.code = 'ATP_ERR_CANCELLED';
           rec.message = 'an ancestor was cancelled with its subtree';
+          this.#ended(rec, now);
         }
       }
       if (rec.state === 'PENDING') this.#enqueue(rec, false);
@@ -551,12 +576,19 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  #finish(rec: ArtifactRecord, state: StateName, code: ErrorCode | null, message: string): ArtifactResult {
+  #finish(rec: ArtifactRecord, state: StateName, code: ErrorCode | null, message: string, now: number): ArtifactResult {
     this.#setState(rec, state);
     rec.code = code;
     rec.message = message;
     rec.votes = null;
+    this.#ended(rec, now);
     return resultOf(rec);
+  }
+
+  /** A record became terminal at `now`: its retention starts (ATP_SPEC §3.11). */
+  #ended(rec: ArtifactRecord, now: number): void {
+    rec.endedAt = now;
+    this.#endedOrder.push(rec);
   }
 
   complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
@@ -584,11 +616,11 @@ export class MemoryStore implements Store {
     return this.commit(this.#accept(rec, result, now, 'completed by another lease'), [rec]);
   }
 
-  #accept(rec: ArtifactRecord, result: Uint8Array, _now: number, revokeReason: string): Changed {
+  #accept(rec: ArtifactRecord, result: Uint8Array, now: number, revokeReason: string): Changed {
     rec.result = copy(result);
     rec.resultDigest = digestHex(result);
     const revoke = this.#revokeAll(rec, 'ATP_ERR_STALE_LEASE', revokeReason);
-    const r = this.#finish(rec, 'COMPLETED', null, '');
+    const r = this.#finish(rec, 'COMPLETED', null, '', now);
     return { kind: 'ok', view: viewOf(rec), result: r, revoke };
   }
 
@@ -611,6 +643,7 @@ export class MemoryStore implements Store {
         'FAILED',
         'ATP_ERR_QUORUM_DISAGREEMENT',
         `no ${rec.quorumK} of ${rec.quorumN} results agreed: ${summary}`,
+        now,
       );
       return { kind: 'ok', view: viewOf(rec), result: r, revoke };
     }
@@ -621,21 +654,21 @@ export class MemoryStore implements Store {
     return { kind: 'recorded', view: viewOf(rec) };
   }
 
-  fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, _now: number): Promise<Changed | Stale> {
+  fail(ref: LeaseRef, code: ErrorCode, retryable: boolean, message: string, now: number): Promise<Changed | Stale> {
     const cur = this.#current(ref);
     if ('kind' in cur) return this.commit(cur, []);
     const { lease, rec } = cur;
     this.#endLease(rec, lease, 'ATP_ERR_STALE_LEASE');
     if (!retryable) {
       const revoke = this.#revokeAll(rec, code, 'the artifact failed');
-      const r = this.#finish(rec, 'FAILED', code, message);
+      const r = this.#finish(rec, 'FAILED', code, message, now);
       return this.commit({ kind: 'ok', view: viewOf(rec), result: r, revoke }, [rec]);
     }
-    return this.commit(this.#failedAttempt(rec, code, message), [rec]);
+    return this.commit(this.#failedAttempt(rec, code, message, now), [rec]);
   }
 
   /** ATP_SPEC §6.2: count a failed attempt; FAILED when attempts are exhausted, else pending again. */
-  #failedAttempt(rec: ArtifactRecord, code: ErrorCode, message: string): Changed {
+  #failedAttempt(rec: ArtifactRecord, code: ErrorCode, message: string, now: number): Changed {
     rec.failedAttempts++;
     if (rec.failedAttempts >= rec.maxAttempts) {
       const revoke = this.#revokeAll(rec, 'ATP_ERR_ATTEMPTS_EXHAUSTED', 'attempts exhausted');
@@ -644,6 +677,7 @@ export class MemoryStore implements Store {
         'FAILED',
         'ATP_ERR_ATTEMPTS_EXHAUSTED',
         `failed ${rec.failedAttempts} of ${rec.maxAttempts} attempts; last: ${code} ${message}`.slice(0, 1000),
+        now,
       );
       return { kind: 'ok', view: viewOf(rec), result: r, revoke };
     }
@@ -668,7 +702,7 @@ export class MemoryStore implements Store {
     return this.commit({ kind: 'ok', view: viewOf(rec), revoke: [] }, [rec]);
   }
 
-  loseLeases(refs: readonly LeaseRef[], code: ErrorCode, _now: number): Promise<LossOutcome[]> {
+  loseLeases(refs: readonly LeaseRef[], code: ErrorCode, now: number): Promise<LossOutcome[]> {
     const out: LossOutcome[] = [];
     const changed: ArtifactRecord[] = [];
     for (const ref of refs) {
@@ -676,7 +710,7 @@ export class MemoryStore implements Store {
       if ('kind' in cur) continue;
       const { lease, rec } = cur;
       this.#endLease(rec, lease, 'ATP_ERR_LEASE_EXPIRED');
-      out.push({ lease, changed: this.#failedAttempt(rec, code, 'lease lost') });
+      out.push({ lease, changed: this.#failedAttempt(rec, code, 'lease lost', now) });
       changed.push(rec);
     }
     return this.commit(out, changed);
@@ -700,7 +734,7 @@ export class MemoryStore implements Store {
     return this.commit({ kind: 'ok' as const }, [cur.rec]);
   }
 
-  cancel(tenant: string, id: string, subtree: boolean, reason: string, _now: number): Promise<CancelOutcome> {
+  cancel(tenant: string, id: string, subtree: boolean, reason: string, now: number): Promise<CancelOutcome> {
     const root = this.artifacts.get(keyOf(tenant, id));
     const out: CancelOutcome = { found: root !== undefined, cancelled: [], alreadyFinished: 0, revoke: [], results: new Map() };
     if (root === undefined) return this.commit(out, []);
@@ -721,7 +755,7 @@ export class MemoryStore implements Store {
         continue;
       }
       for (const o of this.#revokeAll(rec, 'ATP_ERR_CANCELLED', reason)) out.revoke.push(o);
-      out.results.set(rec.id, this.#finish(rec, 'CANCELLED', 'ATP_ERR_CANCELLED', reason));
+      out.results.set(rec.id, this.#finish(rec, 'CANCELLED', 'ATP_ERR_CANCELLED', reason, now));
       out.cancelled.push(viewOf(rec));
     }
     return this.commit(out, changed);
@@ -731,13 +765,55 @@ export class MemoryStore implements Store {
     const rec = this.artifacts.get(keyOf(tenant, id));
     if (rec === undefined || isTerminal(rec.state) || rec.deadlineAt === 0 || now < rec.deadlineAt) return this.commit(undefined, []);
     const revoke = this.#revokeAll(rec, 'ATP_ERR_EXPIRED', 'the artifact deadline passed');
-    const r = this.#finish(rec, 'EXPIRED', 'ATP_ERR_EXPIRED', 'the deadline passed before the artifact completed');
+    const r = this.#finish(rec, 'EXPIRED', 'ATP_ERR_EXPIRED', 'the deadline passed before the artifact completed', now);
     return this.commit({ kind: 'ok', view: viewOf(rec), result: r, revoke }, [rec]);
   }
 
   leaseStatus(ref: LeaseRef): Promise<{ kind: 'current'; lease: LeaseRecord } | Stale> {
     const cur = this.#current(ref);
     return Promise.resolve('kind' in cur ? cur : { kind: 'current' as const, lease: cur.lease });
+  }
+
+  forget(endedBy: number, max: number): Promise<number> {
+    const gone: ArtifactRecord[] = [];
+    const order = this.#endedOrder;
+    while (this.#endedHead < order.length && gone.length < max) {
+      const rec = order[this.#endedHead]!;
+      if (rec.endedAt > endedBy) break;
+      order[this.#endedHead++] = undefined;
+      // Not this record any more: forgotten already, its id since taken by a new artifact.
+      if (this.artifacts.get(keyOf(rec.tenant, rec.id)) !== rec) continue;
+      // A parent waits for its children (ATP_SPEC ATP-3.11-2); the last child to go takes it along.
+      if (rec.children !== null) rec.forgetDue = true;
+      else this.#forgetWithAncestors(rec, gone);
+    }
+    if (this.#endedHead >= 1024 && this.#endedHead * 2 >= order.length) {
+      this.#endedOrder = order.slice(this.#endedHead);
+      this.#endedHead = 0;
+    }
+    return gone.length === 0 ? Promise.resolve(0) : this.commitForgotten(gone);
+  }
+
+  /** Forget `rec`, then each ancestor that was only waiting for its last child. */
+  #forgetWithAncestors(first: ArtifactRecord, gone: ArtifactRecord[]): void {
+    let rec = first;
+    for (;;) {
+      this.artifacts.delete(keyOf(rec.tenant, rec.id));
+      this.#counts[rec.state]--;
+      for (const t of rec.tags) {
+        const k = `${rec.tenant}\0${t}`;
+        const ids = this.#tags.get(k);
+        if (ids !== undefined && ids.delete(rec.id) && ids.size === 0) this.#tags.delete(k);
+      }
+      gone.push(rec);
+      if (rec.parentId === null) return;
+      const parent = this.artifacts.get(keyOf(rec.tenant, rec.parentId));
+      const siblings = parent?.children;
+      if (parent === undefined || siblings === null || siblings === undefined || !siblings.delete(rec.id) || siblings.size > 0) return;
+      parent.children = null;
+      if (!parent.forgetDue) return;
+      rec = parent;
+    }
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -853,16 +929,20 @@ export class MemoryStore implements Store {
     }
     if (rec.parentId !== null) {
       const parent = this.artifacts.get(keyOf(rec.tenant, rec.parentId));
-      if (parent !== undefined) (parent.children ??= []).push(rec.id);
+      if (parent !== undefined) (parent.children ??= new Set()).add(rec.id);
     }
   }
 
-  /** After loading: queue the pending ones and index the leases. */
+  /** After loading: queue the pending ones, index the leases, and line the terminal ones up for forget(). */
   protected reindex(): void {
+    const ended: ArtifactRecord[] = [];
     for (const rec of this.artifacts.values()) {
       for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec, ended: null });
-      if (!isTerminal(rec.state) && this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
+      if (isTerminal(rec.state)) ended.push(rec);
+      else if (this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }
+    ended.sort((a, b) => a.endedAt - b.endedAt || a.seq - b.seq);
+    for (const rec of ended) this.#endedOrder.push(rec);
   }
 }
 

@@ -236,6 +236,12 @@ export interface Store {
   pendingDeadlines(): Promise<Array<{ tenant: string; id: string; deadlineAt: number }>>;
   /** Counts by state, for status and metrics. */
   counts(): Promise<Record<StateName, number>>;
+  /**
+   * ATP_SPEC §3.11: forget at most `max` terminal artifacts that ended at or before `endedBy` and
+   * have no child the store still remembers (a parent goes once its children have gone). Returns
+   * how many were forgotten; fewer than `max` means none is due now.
+   */
+  forget(endedBy: number, max: number): Promise<number>;
   /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.8). */
   subscribe?(handler: (ev: ExternalEvent) => void): void;
   /** Shared stores: publish this coordinator's liveness (called every upkeep tick, even while `maintain` runs). */

@@ -731,6 +731,106 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
       });
     });
 
+    void describe('retention (ATP_SPEC §3.11)', () => {
+      /** forget() until it has nothing more to forget (a shared store takes a parent in a later call). */
+      async function forgetAll(s: Store, endedBy: number): Promise<number> {
+        let total = 0;
+        for (let n = await s.forget(endedBy, 1000); n > 0; n = await s.forget(endedBy, 1000)) total += n;
+        return total;
+      }
+
+      void it('forgets a terminal artifact once it ended at or before the bound, and never a live one', async (t) => {
+        const s = await fresh(t);
+        await s.submit([artifact(1, { tags: ['t'] }), artifact(2, { tags: ['t'] }), artifact(3), artifact(4)], NOW);
+        const [g1, g2] = await acquire(s, { max: 2 });
+        await s.complete(refOf(g1!), enc.encode('one'), NOW + 10);
+        await s.cancel('', hexId(3), false, 'x', NOW + 20);
+        assert.equal(await s.forget(NOW + 9, 1000), 0, 'nothing ended by NOW + 9');
+        assert.equal(await forgetAll(s, NOW + 10), 1);
+        assert.equal(await s.get('', hexId(1)), undefined);
+        assert.equal(await s.result('', hexId(1)), undefined);
+        assert.deepEqual(
+          (await s.byTag('', 't')).map((v) => v.id),
+          [hexId(2)],
+        );
+        assert.equal(await stateOf(s, hexId(3)), 'CANCELLED', 'ended after the bound: kept');
+        assert.equal(await forgetAll(s, NOW + 1_000_000), 1, 'the cancelled one; the leased and the pending ones stay');
+        assert.deepEqual(
+          [await stateOf(s, hexId(2)), await stateOf(s, hexId(3)), await stateOf(s, hexId(4))],
+          ['LEASED', undefined, 'PENDING'],
+        );
+        assert.deepEqual(await s.counts(), { PENDING: 1, LEASED: 1, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 });
+        // The leased one still completes, and goes in its turn.
+        assert.equal((await s.complete(refOf(g2!), enc.encode('two'), NOW + 30)).kind, 'ok');
+        assert.equal(await forgetAll(s, NOW + 30), 1);
+        assert.equal(await s.get('', hexId(2)), undefined);
+      });
+
+      void it('a forgotten id is free: the same id with other content is a new artifact, not a conflict', async (t) => {
+        const s = await fresh(t);
+        await submitOk(s, artifact(1));
+        await s.complete(refOf(await one(s)), enc.encode('r'), NOW);
+        const [conflict] = await s.submit([artifact(1, { payload: enc.encode('other') })], NOW);
+        assert.equal(conflict?.kind, 'conflict', 'remembered: bound to its digest');
+        assert.equal(await forgetAll(s, NOW), 1);
+        const [again] = await s.submit([artifact(1, { payload: enc.encode('other') })], NOW + 1);
+        assert.ok(again?.kind === 'accepted');
+        assert.deepEqual([again.view.state, again.duplicate, again.view.epoch], ['PENDING', false, 0]);
+        const g = await one(s);
+        assert.equal(text(g.payload), 'other');
+      });
+
+      void it('a parent is forgotten only after its children, and a child of a forgotten parent is refused', async (t) => {
+        const s = await fresh(t);
+        // 1 ─┬─ 2 ─── 4
+        //    └─ 3
+        await s.submit(
+          [
+            artifact(1, { kind: 'root' }),
+            artifact(2, { parentId: hexId(1), kind: 'mid' }),
+            artifact(3, { parentId: hexId(1) }),
+            artifact(4, { parentId: hexId(2) }),
+          ],
+          NOW,
+        );
+        await s.complete(refOf(await one(s, { kinds: ['root'] })), enc.encode('r'), NOW);
+        await s.complete(refOf(await one(s, { kinds: ['mid'] })), enc.encode('m'), NOW);
+        assert.equal(await forgetAll(s, NOW + 1000), 0, 'the root and the middle wait for their live children');
+        const [g3, g4] = await acquire(s, { max: 2 });
+        await s.complete(refOf(g3!), enc.encode('3'), NOW + 100);
+        assert.equal(await forgetAll(s, NOW + 1000), 1, 'only 3: 2 still has 4, so 1 still has 2');
+        assert.deepEqual((await s.subtree('', hexId(1))).map((v) => v.id).sort(), [1, 2, 4].map(hexId));
+        const cancel = await s.cancel('', hexId(1), true, 'stop', NOW + 200);
+        assert.deepEqual(
+          cancel.cancelled.map((v) => v.id),
+          [hexId(4)],
+          'a subtree cancel still reaches the grandchild through its kept parent',
+        );
+        assert.equal(cancel.revoke[0]?.lease.leaseId, g4!.leaseId);
+        assert.equal(await forgetAll(s, NOW + 199), 0, '4 ended at NOW + 200');
+        assert.equal(await forgetAll(s, NOW + 200), 3, '4, then 2, then 1');
+        assert.equal((await s.counts()).COMPLETED, 0);
+        const [orphan] = await s.submit([artifact(5, { parentId: hexId(1) })], NOW + 300);
+        assert.equal(orphan?.kind, 'parent-not-found', 'the cancelled-subtree mark went with the parent: refused, not born');
+      });
+
+      void it('forgets at most max per call, oldest first', async (t) => {
+        const s = await fresh(t);
+        await s.submit(
+          [1, 2, 3, 4, 5].map((i) => artifact(i)),
+          NOW,
+        );
+        for (let i = 5; i >= 1; i--) await s.cancel('', hexId(i), false, 'x', NOW + (6 - i));
+        assert.equal(await s.forget(NOW + 100, 2), 2);
+        assert.deepEqual(
+          await Promise.all([1, 2, 3, 4, 5].map((i) => stateOf(s, hexId(i)))),
+          ['CANCELLED', 'CANCELLED', 'CANCELLED', undefined, undefined],
+          '5 and 4 ended first',
+        );
+        assert.equal(await forgetAll(s, NOW + 100), 3);
+      });
+    });
+
     void describe('recovery reads and sessions', () => {
       void it('heldLeases, pendingDeadlines and counts follow the transitions', async (t) => {
         const s = await fresh(t);

@@ -219,11 +219,54 @@ void describe('sqlite store: durability across a reopen', () => {
     const seq = (db.prepare('SELECT seq FROM artifacts WHERE id = ?').get(hexId(1)) as { seq: number }).seq;
     db.prepare('INSERT INTO payloads (artifact_seq, payload) VALUES (?, ?)').run(seq, Buffer.from('old'));
     db.prepare('DELETE FROM schema_migrations WHERE version >= 3').run();
+    db.exec('ALTER TABLE artifacts DROP COLUMN ended_at');
     db.close();
     const b = await opened(path, t, { exclusive: false });
     assert.equal(countRows(path, 'payloads'), 1);
     const [g3] = await acquire(b, { max: 1 });
     assert.equal(dec.decode(g3!.payload), dec.decode(artifact(3).payload), 'the pending one is leased with its payload');
+  });
+
+  void it('deletes the rows of forgotten artifacts (ATP_SPEC §3.11); after a reopen the others are forgotten in the order they ended', async (t) => {
+    const path = dbPath();
+    const a = await opened(path, t, { exclusive: false });
+    await a.submit([artifact(1, { kind: 'root' }), artifact(2, { parentId: hexId(1) }), artifact(3), artifact(4)], NOW);
+    await a.complete(refOf((await acquire(a, { kinds: ['root'] }))[0]!), enc.encode('r'), NOW + 10);
+    await a.cancel('', hexId(3), false, 'x', NOW + 20);
+    await a.cancel('', hexId(2), false, 'x', NOW + 30);
+    assert.equal(await a.forget(NOW + 20, 100), 1, '3; 1 waits for its child 2, which ended later');
+    await a.flush();
+    assert.equal(countRows(path, 'artifacts'), 3);
+    await a.close();
+    const b = await opened(path, t, { exclusive: false });
+    assert.equal(await b.get('', hexId(3)), undefined, 'forgotten for good');
+    assert.equal(await b.forget(NOW + 29, 100), 0, 'the end times were kept: 2 ended at NOW + 30');
+    assert.equal(await b.forget(NOW + 30, 100), 2, '2, then its parent 1');
+    await b.flush();
+    assert.equal(countRows(path, 'artifacts'), 1);
+    assert.equal((await b.get('', hexId(4)))?.state, 'PENDING');
+    // The id of a forgotten artifact is free, in the file as in memory.
+    await b.submit([artifact(3, { payload: enc.encode('new content') })], NOW + 40);
+    await b.close();
+    const c = await opened(path, t, { exclusive: false });
+    assert.equal((await c.get('', hexId(3)))?.state, 'PENDING');
+    assert.equal(countRows(path, 'artifacts'), 2);
+  });
+
+  void it('migration 4 starts the retention of terminal artifacts of an older file at their acceptance', async (t) => {
+    const path = dbPath();
+    const a = await opened(path, t, { exclusive: false });
+    await a.submit([artifact(1), artifact(2)], NOW);
+    await a.cancel('', hexId(1), false, 'x', NOW + 500);
+    await a.close();
+    const db = new Database(path);
+    db.prepare('DELETE FROM schema_migrations WHERE version >= 4').run();
+    db.exec('ALTER TABLE artifacts DROP COLUMN ended_at');
+    db.close();
+    const b = await opened(path, t);
+    assert.equal(await b.forget(NOW - 1, 100), 0);
+    assert.equal(await b.forget(NOW, 100), 1, 'counted from NOW, its acceptance, not NOW + 500');
+    assert.equal((await b.get('', hexId(2)))?.state, 'PENDING');
   });
 
   void it('refuses a file that holds one artifact twice, since uniqueness is kept in memory and not by an index', async (t) => {
@@ -233,7 +276,7 @@ void describe('sqlite store: durability across a reopen', () => {
     await a.close();
     const db = new Database(path);
     db.exec(
-      'INSERT INTO artifacts SELECT seq + 1, tenant, id, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms, deadline_at, max_attempts, parent_id, tags, created_at, state, epoch, failed_attempts, code, message, last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases, quorum_nodes FROM artifacts',
+      'INSERT INTO artifacts SELECT seq + 1, tenant, id, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms, deadline_at, max_attempts, parent_id, tags, created_at, state, epoch, failed_attempts, code, message, last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases, quorum_nodes, ended_at FROM artifacts',
     );
     db.close();
     await assert.rejects(new SqliteStore({ path }).open(), new RegExp(`holds artifact ""/${hexId(1)} twice`));

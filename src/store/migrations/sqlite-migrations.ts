@@ -93,4 +93,13 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     // deletes the payload when the artifact ends. This removes those that earlier versions kept.
     sql: `DELETE FROM payloads WHERE artifact_seq IN (SELECT seq FROM artifacts WHERE state NOT IN (1, 2));`,
   },
+  {
+    version: 4,
+    name: 'when an artifact ended',
+    // ATP_SPEC §3.11: a terminal artifact is forgotten once its retention has passed, counted from
+    // when it ended. Earlier versions did not record that time; their terminal artifacts count from
+    // their acceptance, the latest time known to be no later than their end.
+    sql: `ALTER TABLE artifacts ADD COLUMN ended_at REAL NOT NULL DEFAULT 0;
+          UPDATE artifacts SET ended_at = created_at WHERE state NOT IN (1, 2);`,
+  },
 ];

@@ -421,9 +421,10 @@ export class PostgresStore implements Store {
           c,
           'atp_submit_insert',
           `INSERT INTO atp_artifacts (tenant, id, digest, kind, payload, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms,
-             deadline_at, max_attempts, parent_id, tags, state, code, message, subtree_cancelled, created_at)
+             deadline_at, max_attempts, parent_id, tags, state, code, message, subtree_cancelled, created_at, ended_at)
            SELECT t.tenant, t.id, t.digest, t.kind, t.payload, t.priority, t.late_policy, t.quorum_k, t.quorum_n, t.lease_ttl_ms, t.max_duration_ms,
-             t.deadline_at, t.max_attempts, t.parent_id, ARRAY(SELECT json_array_elements_text(t.tags)), t.state, t.code, t.message, t.cancelled, $20
+             t.deadline_at, t.max_attempts, t.parent_id, ARRAY(SELECT json_array_elements_text(t.tags)), t.state, t.code, t.message, t.cancelled, $20::bigint,
+             CASE WHEN t.state IN (1, 2) THEN 0 ELSE $20::bigint END
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::smallint[], $7::smallint[], $8::smallint[], $9::smallint[],
                        $10::bigint[], $11::bigint[], $12::bigint[], $13::integer[], $14::text[], $15::json[], $16::smallint[], $17::text[], $18::text[], $19::boolean[])
              AS t(tenant, id, digest, kind, payload, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms, max_duration_ms, deadline_at, max_attempts,
@@ -622,11 +623,13 @@ export class PostgresStore implements Store {
     state: StateName,
     code: ErrorCode | null,
     message: string,
+    now: number,
     extra = '',
   ): Promise<Row> {
     const r = await c.query(
-      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0, payload = '' ${extra} WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
-      [tenant, id, STATE_CODE[state], code, message.slice(0, 1000)],
+      `UPDATE atp_artifacts SET state = $3, code = $4, message = $5, leases_out = 0, payload = '', ended_at = $6 ${extra}
+        WHERE tenant = $1 AND id = $2 RETURNING ${ARTIFACT_COLUMNS}`,
+      [tenant, id, STATE_CODE[state], code, message.slice(0, 1000), now],
     );
     await c.query('DELETE FROM atp_votes WHERE tenant = $1 AND artifact_id = $2', [tenant, id]);
     fx.changed.push({ tenant, id });
@@ -643,7 +646,7 @@ export class PostgresStore implements Store {
       Buffer.from(result),
       toHex(sha256(result)),
     ]);
-    const row = await this.#finish(c, fx, tenant, id, 'COMPLETED', null, '');
+    const row = await this.#finish(c, fx, tenant, id, 'COMPLETED', null, '', now);
     return { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke };
   }
 
@@ -729,8 +732,8 @@ export class PostgresStore implements Store {
          SELECT lease_id, tenant, artifact_id, epoch, 'ATP_ERR_STALE_LEASE', session_id, $6 FROM del
          ON CONFLICT (lease_id) DO UPDATE SET code = EXCLUDED.code),
        upd AS (
-         UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0, payload = ''
-           FROM cur c WHERE a.tenant = c.tenant AND a.id = c.artifact_id
+         UPDATE atp_artifacts a SET result = c.result, result_digest = c.digest, state = $7, code = NULL, message = '', leases_out = 0, payload = '',
+           ended_at = $6 FROM cur c WHERE a.tenant = c.tenant AND a.id = c.artifact_id
          RETURNING ${ARTIFACT_COLUMNS_A}, c.lease_id AS done_lease_id)
        SELECT u.*, (SELECT json_agg(row_to_json(d)) FROM del d
                      WHERE d.tenant = u.tenant AND d.artifact_id = u.id AND d.lease_id <> u.done_lease_id) AS other_leases
@@ -813,6 +816,7 @@ export class PostgresStore implements Store {
         'FAILED',
         'ATP_ERR_QUORUM_DISAGREEMENT',
         `no ${k} of ${qn} results agreed: ${summary}`,
+        now,
       );
       return { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke };
     }
@@ -835,7 +839,7 @@ export class PostgresStore implements Store {
       await this.#endLeases(c, [lease], 'ATP_ERR_STALE_LEASE', now);
       if (!retryable) {
         const revoke = await this.#revokeAll(c, fx, lease.tenant, lease.artifactId, code, 'the artifact failed', now);
-        const row = await this.#finish(c, fx, lease.tenant, lease.artifactId, 'FAILED', code, message);
+        const row = await this.#finish(c, fx, lease.tenant, lease.artifactId, 'FAILED', code, message, now);
         return { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke };
       }
       return this.#failedAttempt(c, fx, art, code, message, now);
@@ -857,6 +861,7 @@ export class PostgresStore implements Store {
         'FAILED',
         'ATP_ERR_ATTEMPTS_EXHAUSTED',
         `failed ${failed} of ${n(art.max_attempts)} attempts; last: ${code} ${message}`,
+        now,
         `, failed_attempts = ${failed}`,
       );
       return { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke };
@@ -979,8 +984,9 @@ export class PostgresStore implements Store {
       for (const lease of leases) out.revoke.push({ lease, code: 'ATP_ERR_CANCELLED', reason });
       fx.revoke.push(...out.revoke);
       const updated = await c.query(
-        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0, payload = '' WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING ${ARTIFACT_COLUMNS}`,
-        [tenant, liveIds, reason.slice(0, 1000)],
+        `UPDATE atp_artifacts SET state = 5, code = 'ATP_ERR_CANCELLED', message = $3, leases_out = 0, payload = '', ended_at = $4
+          WHERE tenant = $1 AND id = ANY($2::text[]) RETURNING ${ARTIFACT_COLUMNS}`,
+        [tenant, liveIds, reason.slice(0, 1000), now],
       );
       for (const r of updated.rows as Row[]) {
         out.cancelled.push(viewOf(r));
@@ -997,7 +1003,16 @@ export class PostgresStore implements Store {
       const art = a.rows[0] as Row | undefined;
       if (art === undefined || isTerminalCode(n(art.state)) || n(art.deadline_at) === 0 || now < n(art.deadline_at)) return undefined;
       const revoke = await this.#revokeAll(c, fx, tenant, id, 'ATP_ERR_EXPIRED', 'the artifact deadline passed', now);
-      const row = await this.#finish(c, fx, tenant, id, 'EXPIRED', 'ATP_ERR_EXPIRED', 'the deadline passed before the artifact completed');
+      const row = await this.#finish(
+        c,
+        fx,
+        tenant,
+        id,
+        'EXPIRED',
+        'ATP_ERR_EXPIRED',
+        'the deadline passed before the artifact completed',
+        now,
+      );
       return { kind: 'ok', view: viewOf(row), result: resultOf(row), revoke };
     });
   }
@@ -1202,6 +1217,42 @@ export class PostgresStore implements Store {
       gone = own.filter((id) => !kept.has(id));
     }
     return { lost, gone };
+  }
+
+  /**
+   * ATP_SPEC §3.11: delete terminal artifacts that ended at or before `endedBy` and have no child.
+   * The candidates are locked first (SKIP LOCKED: another coordinator's sweep, or a SUBMIT that holds
+   * one as a parent, FOR SHARE, passes it by); the delete then checks for children again in a
+   * snapshot taken after the locks, so that a child committed meanwhile keeps its parent, and a
+   * SUBMIT that waits for the lock finds no parent. A parent whose last child goes in this call goes
+   * in a later one.
+   */
+  forget(endedBy: number, max: number): Promise<number> {
+    return this.#tx(async (c) => {
+      const due = await c.query(
+        `SELECT tenant, id FROM atp_artifacts a
+          WHERE state NOT IN (1, 2) AND ended_at <= $1
+            AND NOT EXISTS (SELECT 1 FROM atp_artifacts ch WHERE ch.tenant = a.tenant AND ch.parent_id = a.id)
+          ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [endedBy, max],
+      );
+      if (due.rows.length === 0) return 0;
+      const tenants = (due.rows as Row[]).map((r) => r.tenant as string);
+      const ids = (due.rows as Row[]).map((r) => r.id as string);
+      const gone = await c.query(
+        `DELETE FROM atp_artifacts a USING unnest($1::text[], $2::text[]) AS t(tenant, id)
+          WHERE a.tenant = t.tenant AND a.id = t.id
+            AND NOT EXISTS (SELECT 1 FROM atp_artifacts ch WHERE ch.tenant = a.tenant AND ch.parent_id = a.id)
+          RETURNING a.tenant, a.id`,
+        [tenants, ids],
+      );
+      if (gone.rows.length > 0)
+        await c.query(
+          'DELETE FROM atp_votes v USING unnest($1::text[], $2::text[]) AS t(tenant, id) WHERE v.tenant = t.tenant AND v.artifact_id = t.id',
+          [(gone.rows as Row[]).map((r) => r.tenant as string), (gone.rows as Row[]).map((r) => r.id as string)],
+        );
+      return gone.rows.length;
+    });
   }
 
   /**

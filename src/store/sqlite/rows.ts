@@ -43,6 +43,7 @@ export interface ArtifactRow {
   subtree_cancelled: number;
   leases: string | null;
   quorum_nodes: string | null;
+  ended_at: number;
   payload: Uint8Array | null;
 }
 
@@ -59,13 +60,13 @@ interface StoredLease {
 
 /** Columns written on every change, in the order of UPDATE_SQL's placeholders. */
 export const UPDATE_SQL = `UPDATE artifacts SET state = ?, epoch = ?, failed_attempts = ?, code = ?, message = ?, last_partial_seq = ?,
-  last_partial = ?, checkpoint = ?, result = ?, result_digest = ?, subtree_cancelled = ?, leases = ?, quorum_nodes = ? WHERE seq = ?`;
+  last_partial = ?, checkpoint = ?, result = ?, result_digest = ?, subtree_cancelled = ?, leases = ?, quorum_nodes = ?, ended_at = ? WHERE seq = ?`;
 
 /** Every column but the payload, in the order of INSERT_SQL's placeholders. */
 export const INSERT_SQL = `INSERT INTO artifacts (seq, tenant, id, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms,
   max_duration_ms, deadline_at, max_attempts, parent_id, tags, created_at, state, epoch, failed_attempts, code, message,
-  last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases, quorum_nodes)
-  VALUES (${Array.from({ length: 29 }, () => '?').join(', ')})`;
+  last_partial_seq, last_partial, checkpoint, result, result_digest, subtree_cancelled, leases, quorum_nodes, ended_at)
+  VALUES (${Array.from({ length: 30 }, () => '?').join(', ')})`;
 
 type Param = string | number | Uint8Array | null;
 
@@ -84,6 +85,7 @@ function mutableParams(rec: ArtifactRecord): Param[] {
     rec.subtreeCancelled ? 1 : 0,
     rec.leases === null ? null : JSON.stringify(rec.leases.map(storedLease)),
     rec.quorumNodes === null ? null : JSON.stringify(rec.quorumNodes),
+    rec.endedAt,
   ];
 }
 
@@ -174,5 +176,6 @@ export function recordOf(row: ArtifactRow): ArtifactRecord {
   rec.leases = leases !== null && leases.length > 0 ? leases : null;
   rec.subtreeCancelled = row.subtree_cancelled !== 0;
   rec.quorumNodes = row.quorum_nodes === null ? null : (JSON.parse(row.quorum_nodes) as string[]);
+  rec.endedAt = row.ended_at;
   return rec;
 }

@@ -86,6 +86,8 @@ export class SqliteStore extends MemoryStore {
   readonly #unsaved = new Set<ArtifactRecord>();
   /** Records changed since the last flush, deduplicated, in order of first change. */
   readonly #dirty = new Set<ArtifactRecord>();
+  /** Rows of forgotten artifacts to delete in the open batch. */
+  #forgets: number[] = [];
   /** Session writes since the last flush: the record to save, or null to drop. */
   readonly #sessionOps = new Map<string, SessionRecord | null>();
   /** The batch collecting changes now. */
@@ -244,6 +246,17 @@ export class SqliteStore extends MemoryStore {
     return batch.then(() => value);
   }
 
+  /** Forgotten records: their rows go in the open batch (one never written is just dropped). */
+  protected override commitForgotten(recs: readonly ArtifactRecord[]): Promise<number> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (!this.#opened || this.#closed) return Promise.reject(new Error(`the SQLite store is ${this.#closed ? 'closed' : 'not open'}`));
+    for (const rec of recs) {
+      this.#dirty.delete(rec);
+      if (!this.#unsaved.delete(rec)) this.#forgets.push(rec.seq);
+    }
+    return this.#join().then(() => recs.length);
+  }
+
   override saveSession(s: SessionRecord): Promise<void> {
     return this.#sessionWrite(s.sessionId, s).then(() => super.saveSession(s));
   }
@@ -299,9 +312,11 @@ export class SqliteStore extends MemoryStore {
       payloads: [],
       dropPayloads: [],
       updates: [],
+      forgets: this.#forgets,
       votes: [],
       sessions: [...this.#sessionOps],
     };
+    this.#forgets = [];
     this.#sessionOps.clear();
     for (const rec of records) {
       const seq = rec.seq;

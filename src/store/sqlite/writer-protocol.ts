@@ -23,6 +23,8 @@ export interface WriteBatch {
   dropPayloads: number[];
   /** UPDATE_SQL parameters of records changed since their last write. */
   updates: Param[][];
+  /** Rows of forgotten artifacts (ATP_SPEC §3.11), deleted after everything else in the batch. */
+  forgets: number[];
   /** Quorum votes, replaced per artifact: [digest, count, result]. */
   votes: Array<{ seq: number; rows: Array<[string, number, Uint8Array]> }>;
   /** Sessions to save, or to drop (null). */

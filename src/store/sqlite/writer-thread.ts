@@ -42,6 +42,7 @@ const st = {
   dropPayload: db.prepare('DELETE FROM payloads WHERE artifact_seq = ?'),
   update: db.prepare(UPDATE_SQL),
   deleteVotes: db.prepare('DELETE FROM quorum_votes WHERE artifact_seq = ?'),
+  forget: db.prepare('DELETE FROM artifacts WHERE seq = ?'),
   insertVote: db.prepare('INSERT INTO quorum_votes (artifact_seq, digest, count, result) VALUES (?, ?, ?, ?)'),
   saveSession: db.prepare('INSERT OR REPLACE INTO sessions (session_id, token_hash, node_id, tenant, roles) VALUES (?, ?, ?, ?, ?)'),
   dropSession: db.prepare('DELETE FROM sessions WHERE session_id = ?'),
@@ -55,6 +56,11 @@ const write = db.transaction((req: Extract<WriterRequest, { type: 'write' }>) =>
   for (const v of req.votes) {
     st.deleteVotes.run(v.seq);
     for (const [digest, count, result] of v.rows) st.insertVote.run(v.seq, digest, count, result);
+  }
+  for (const seq of req.forgets) {
+    st.forget.run(seq);
+    st.dropPayload.run(seq);
+    st.deleteVotes.run(seq);
   }
   for (const [id, s] of req.sessions) {
     if (s === null) st.dropSession.run(id);
