@@ -331,12 +331,19 @@ Object.defineProperties(ArtifactRecord.prototype, {
  * A lease by id: held, or ended and still remembered (for the specific stale reason and for a late
  * result, ATP_SPEC §10.2, which only the session that held it may deliver). An ended lease stays in
  * the same map, marked, until ENDED_MEMORY later ends push it out: no second map to grow and shrink.
+ * An ended lease lets go of its record (`rec` null), so that the memory of ended leases does not keep
+ * forgotten artifacts alive (ATP_SPEC §3.11); `seq` tells its artifact from a later one of the same id.
  */
 interface LeaseEntry {
   readonly lease: LeaseRecord;
-  readonly rec: ArtifactRecord;
+  /** The artifact while the lease is held; null once it ended. */
+  rec: ArtifactRecord | null;
+  readonly seq: number;
   ended: ErrorCode | null;
 }
+
+/** A held lease: its entry, with its record. */
+type HeldEntry = LeaseEntry & { readonly rec: ArtifactRecord };
 
 const TERMINAL: ReadonlySet<StateName> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
 
@@ -535,16 +542,16 @@ export class MemoryStore implements Store {
   /** Record a lease on an artifact (also used when loading a durable store). */
   protected attachLease(rec: ArtifactRecord, lease: LeaseRecord): void {
     (rec.leases ??= []).push(lease);
-    this.#leases.set(lease.leaseId, { lease, rec, ended: null });
+    this.#leases.set(lease.leaseId, { lease, rec, seq: rec.seq, ended: null });
     if (rec.state !== 'LEASED') this.#setState(rec, 'LEASED');
   }
 
-  #current(ref: LeaseRef): { lease: LeaseRecord; rec: ArtifactRecord } | Stale {
+  #current(ref: LeaseRef): HeldEntry | Stale {
     const e = this.#leases.get(ref.leaseId);
     if (e === undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: null };
-    if (e.ended !== null) return { kind: 'stale', code: e.ended, artifactId: e.rec.id };
-    if (e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
-    return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.rec.id };
+    if (e.ended !== null) return { kind: 'stale', code: e.ended, artifactId: e.lease.artifactId };
+    if (e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e as HeldEntry;
+    return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.lease.artifactId };
   }
 
   #endLease(rec: ArtifactRecord, lease: LeaseRecord, code: ErrorCode): void {
@@ -556,6 +563,7 @@ export class MemoryStore implements Store {
     const e = this.#leases.get(lease.leaseId);
     if (e === undefined || e.lease !== lease) return;
     e.ended = code;
+    e.rec = null;
     // Remember the last #endedMemory ended leases: the oldest one is forgotten as a new one ends.
     const ring = this.#endedRing;
     if (ring.length < this.#endedMemory) ring.push(lease.leaseId);
@@ -596,10 +604,11 @@ export class MemoryStore implements Store {
     if ('kind' in cur) {
       // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
       const ended = this.#leases.get(ref.leaseId);
-      const rec = ended?.rec;
+      const rec = ended === undefined ? undefined : this.artifacts.get(keyOf(ended.lease.tenant, ended.lease.artifactId));
       if (
         rec !== undefined &&
         ended !== undefined &&
+        rec.seq === ended.seq &&
         rec.latePolicy === 1 &&
         ended.ended === 'ATP_ERR_LEASE_EXPIRED' &&
         ended.lease.epoch === ref.epoch &&
@@ -937,7 +946,7 @@ export class MemoryStore implements Store {
   protected reindex(): void {
     const ended: ArtifactRecord[] = [];
     for (const rec of this.artifacts.values()) {
-      for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec, ended: null });
+      for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec, seq: rec.seq, ended: null });
       if (isTerminal(rec.state)) ended.push(rec);
       else if (this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { acquire, artifact, hexId, refOf, runStoreConformance } from './conformance.js';
 
@@ -48,4 +50,27 @@ void test('memory store: a terminal artifact lets its payload go (ATP_SPEC ATP-3
   assert.equal(s.payloadLength(hexId(1)), 0, 'completed');
   assert.equal(s.payloadLength(hexId(2)), 0, 'cancelled');
   assert.equal(s.payloadLength(hexId(3)), big.length, 'pending');
+});
+
+void test('memory store: a forgotten artifact is let go of, though the memory of its ended lease keeps the stale reason (ATP_SPEC §3.11)', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  class Inspectable extends MemoryStore {
+    record(id: string): object | undefined {
+      return this.artifacts.get(id);
+    }
+  }
+  const s = new Inspectable();
+  await s.submit([artifact(1)], 0);
+  const [g] = await acquire(s, { max: 1 });
+  const ref = new WeakRef(s.record(hexId(1))!);
+  assert.equal((await s.complete(refOf(g!), new TextEncoder().encode('done'), 10)).kind, 'ok');
+  assert.equal(await s.forget(10, 10), 1);
+  assert.equal(s.record(hexId(1)), undefined);
+  // A WeakRef is cleared by a collection after the job that last read it.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(ref.deref(), undefined, 'something still holds the forgotten record');
+  assert.deepEqual(await s.leaseStatus(refOf(g!)), { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: hexId(1) });
 });
