@@ -78,7 +78,8 @@ export async function runBuildFarm(o: BuildFarmOptions): Promise<BuildFarmReport
   const touched = o.touch !== undefined ? touchFile(workDir, o.touch.file, o.touch.how) : null;
   const graph = buildGraph(readProject(workDir), await toolchainId(), EXPECTED_OUTPUT);
   const store = new ContentStore(join(o.outDir, 'store'));
-  const coordinator = new Coordinator({ store: openStore(`sqlite:${join(o.outDir, 'atp.db')}`) });
+  // A build cache: finished steps are remembered for ever (ATP_SPEC §3.11), not for the default 24 hours.
+  const coordinator = new Coordinator({ store: openStore(`sqlite:${join(o.outDir, 'atp.db')}`), retainMs: Infinity });
   let workers: Promise<WorkerProcesses> | undefined;
   let client: Client | undefined;
   const reports = new Map<string, StepReport>();
