@@ -437,7 +437,8 @@ export class Coordinator implements Core {
       this.timers.at(this.now() + every, () => {
         if (this.#closing) return;
         tick().then(schedule, (err: unknown) => {
-          this.fault('forget', err);
+          // A store closed under a sweep by close() is no fault.
+          if (!this.#closing) this.fault('forget', err);
           schedule();
         });
       });

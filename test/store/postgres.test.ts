@@ -136,3 +136,35 @@ void test(
     assert.deepEqual(states, [1, 3, 4, 5, 5], 'one pending, one completed, one failed, one cancelled, one born cancelled');
   },
 );
+
+void test(
+  'postgres store: a terminal artifact written before migration 4 (no end time) is forgotten counting from its acceptance, through the index (ATP_SPEC §3.11)',
+  { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
+  async (t) => {
+    const schema = `atp_test_${run}_${n++}`;
+    const s = new PostgresStore({ url, schema, poolSize: 2 });
+    await s.open();
+    t.after(() => s.close());
+    const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await sql.connect();
+    t.after(() => sql.end());
+    await s.submit([artifact(1), artifact(2)], 1000);
+    await s.cancel('', hexId(1), false, 'x', 5000);
+    await s.cancel('', hexId(2), false, 'x', 5000);
+    // As an older version left it: no end time.
+    await sql.query('UPDATE atp_artifacts SET ended_at = 0 WHERE id = $1', [hexId(1)]);
+    assert.equal(await s.forget(999, 10), 0);
+    assert.equal(await s.forget(1000, 10), 1, 'the old one, counted from its acceptance at 1000');
+    assert.equal(await s.forget(4999, 10), 0, 'the other ended at 5000');
+    assert.equal(await s.forget(5000, 10), 1);
+    await sql.query('SET enable_seqscan = off');
+    const plan = (
+      await sql.query(
+        `EXPLAIN SELECT id FROM atp_artifacts WHERE state NOT IN (1, 2) AND GREATEST(ended_at, created_at) <= 1 ORDER BY GREATEST(ended_at, created_at) LIMIT 5`,
+      )
+    ).rows
+      .map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN'])
+      .join('\n');
+    assert.match(plan, /atp_artifacts_ended/, `the sweep's order is the index's:\n${plan}`);
+  },
+);

@@ -98,10 +98,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   UPDATE atp_artifacts SET payload = '' WHERE state NOT IN (1, 2) AND octet_length(payload) > 0;
   `,
   // 4: when an artifact ended, where its retention starts (ATP_SPEC §3.11). Earlier versions did not
-  // record it: their terminal artifacts count from their acceptance, no later than their end.
+  // record it (0 here): their terminal artifacts count from their acceptance, no later than their
+  // end. The index orders by GREATEST(ended_at, created_at), which is ended_at for every artifact that
+  // ends from now on, so that no old row has to be rewritten (an UPDATE of every terminal row of a
+  // large table would hold the migration, and every coordinator waiting for it, for minutes).
   `
   ALTER TABLE atp_artifacts ADD COLUMN ended_at bigint NOT NULL DEFAULT 0;
-  UPDATE atp_artifacts SET ended_at = created_at WHERE state NOT IN (1, 2);
-  CREATE INDEX atp_artifacts_ended ON atp_artifacts (ended_at) WHERE state NOT IN (1, 2);
+  CREATE INDEX atp_artifacts_ended ON atp_artifacts ((GREATEST(ended_at, created_at))) WHERE state NOT IN (1, 2);
   `,
 ];

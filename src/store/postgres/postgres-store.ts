@@ -1231,9 +1231,9 @@ export class PostgresStore implements Store {
     return this.#tx(async (c) => {
       const due = await c.query(
         `SELECT tenant, id FROM atp_artifacts a
-          WHERE state NOT IN (1, 2) AND ended_at <= $1
+          WHERE state NOT IN (1, 2) AND GREATEST(ended_at, created_at) <= $1
             AND NOT EXISTS (SELECT 1 FROM atp_artifacts ch WHERE ch.tenant = a.tenant AND ch.parent_id = a.id)
-          ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          ORDER BY GREATEST(ended_at, created_at) LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [endedBy, max],
       );
       if (due.rows.length === 0) return 0;
