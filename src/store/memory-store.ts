@@ -106,8 +106,13 @@ export class ArtifactRecord implements NewArtifact {
   createdAt: number;
   /** Order of acceptance, 1, 2, 3, ...: the tie-break within a priority, and a durable store's row number. */
   seq = 0;
-  /** When it became terminal (0 while it is not): where its retention starts (ATP_SPEC §3.11). */
-  endedAt = 0;
+  /**
+   * When it became terminal, where its retention starts (ATP_SPEC §3.11); Infinity while it is not.
+   * A double from the start: V8 then keeps the field's representation, where a 0 (a small integer)
+   * turned into a clock reading would change every record's shape on the first end (measured: a
+   * subtree cancel of 10,000 took twice as long).
+   */
+  endedAt = Infinity;
   cold: ColdFields | null = null;
 
   declare latePolicy: number;

@@ -85,7 +85,8 @@ function mutableParams(rec: ArtifactRecord): Param[] {
     rec.subtreeCancelled ? 1 : 0,
     rec.leases === null ? null : JSON.stringify(rec.leases.map(storedLease)),
     rec.quorumNodes === null ? null : JSON.stringify(rec.quorumNodes),
-    rec.endedAt,
+    // 0 while it has not ended.
+    rec.endedAt === Infinity ? 0 : rec.endedAt,
   ];
 }
 
@@ -176,6 +177,6 @@ export function recordOf(row: ArtifactRow): ArtifactRecord {
   rec.leases = leases !== null && leases.length > 0 ? leases : null;
   rec.subtreeCancelled = row.subtree_cancelled !== 0;
   rec.quorumNodes = row.quorum_nodes === null ? null : (JSON.parse(row.quorum_nodes) as string[]);
-  rec.endedAt = row.ended_at;
+  if (state !== 'PENDING' && state !== 'LEASED') rec.endedAt = row.ended_at;
   return rec;
 }
