@@ -106,13 +106,6 @@ export class ArtifactRecord implements NewArtifact {
   createdAt: number;
   /** Order of acceptance, 1, 2, 3, ...: the tie-break within a priority, and a durable store's row number. */
   seq = 0;
-  /**
-   * When it became terminal, where its retention starts (ATP_SPEC §3.11); Infinity while it is not.
-   * A double from the start: V8 then keeps the field's representation, where a 0 (a small integer)
-   * turned into a clock reading would change every record's shape on the first end (measured: a
-   * subtree cancel of 10,000 took twice as long).
-   */
-  endedAt = Infinity;
   cold: ColdFields | null = null;
 
   declare latePolicy: number;
@@ -382,8 +375,14 @@ export class MemoryStore implements Store {
   readonly #counts: Record<StateName, number> = { PENDING: 0, LEASED: 0, COMPLETED: 0, FAILED: 0, CANCELLED: 0, EXPIRED: 0 };
   /** Sequence number of the artifact accepted last. */
   #lastSeq = 0;
-  /** Terminal records in the order they ended, from #endedHead on: what forget() looks at. */
+  /**
+   * Terminal records in the order they ended, and when (ATP_SPEC §3.11), from #endedHead on: what
+   * forget() looks at. The times are not a field of the record: a clock reading is a double, which
+   * V8 would keep in a box of its own in every record (16 B more per pending artifact, measured), and
+   * a field that starts as 0 would change every record's shape when the first one ends.
+   */
   #endedOrder: Array<ArtifactRecord | undefined> = [];
+  #endedTimes: number[] = [];
   #endedHead = 0;
 
   open(): Promise<void> {
@@ -393,6 +392,9 @@ export class MemoryStore implements Store {
   close(): Promise<void> {
     return Promise.resolve();
   }
+
+  /** Called when a record becomes terminal; a durable store keeps the time for the record's row. */
+  protected onEnded(_rec: ArtifactRecord, _now: number): void {}
 
   /** Called with the records forget() let go of; durable stores delete them. Resolves when durable. */
   protected commitForgotten(recs: readonly ArtifactRecord[]): Promise<number> {
@@ -600,8 +602,9 @@ export class MemoryStore implements Store {
 
   /** A record became terminal at `now`: its retention starts (ATP_SPEC §3.11). */
   #ended(rec: ArtifactRecord, now: number): void {
-    rec.endedAt = now;
     this.#endedOrder.push(rec);
+    this.#endedTimes.push(now);
+    this.onEnded(rec, now);
   }
 
   complete(ref: LeaseRef, result: Uint8Array, now: number): Promise<CompleteOutcome> {
@@ -791,9 +794,10 @@ export class MemoryStore implements Store {
   forget(endedBy: number, max: number): Promise<number> {
     const gone: ArtifactRecord[] = [];
     const order = this.#endedOrder;
+    const times = this.#endedTimes;
     while (this.#endedHead < order.length && gone.length < max) {
+      if (times[this.#endedHead]! > endedBy) break;
       const rec = order[this.#endedHead]!;
-      if (rec.endedAt > endedBy) break;
       order[this.#endedHead++] = undefined;
       // Not this record any more: forgotten already, its id since taken by a new artifact.
       if (this.artifacts.get(keyOf(rec.tenant, rec.id)) !== rec) continue;
@@ -803,6 +807,7 @@ export class MemoryStore implements Store {
     }
     if (this.#endedHead >= 1024 && this.#endedHead * 2 >= order.length) {
       this.#endedOrder = order.slice(this.#endedHead);
+      this.#endedTimes = times.slice(this.#endedHead);
       this.#endedHead = 0;
     }
     return gone.length === 0 ? Promise.resolve(0) : this.commitForgotten(gone);
@@ -947,16 +952,22 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** After loading: queue the pending ones, index the leases, and line the terminal ones up for forget(). */
-  protected reindex(): void {
-    const ended: ArtifactRecord[] = [];
+  /**
+   * After loading: queue the pending ones, index the leases, and line the terminal ones up for
+   * forget() in the order they ended (`endedAt`: when each terminal record ended).
+   */
+  protected reindex(endedAt: ReadonlyMap<ArtifactRecord, number>): void {
+    const ended: Array<[ArtifactRecord, number]> = [];
     for (const rec of this.artifacts.values()) {
       for (const lease of rec.leases ?? []) this.#leases.set(lease.leaseId, { lease, rec, seq: rec.seq, ended: null });
-      if (isTerminal(rec.state)) ended.push(rec);
+      if (isTerminal(rec.state)) ended.push([rec, endedAt.get(rec) ?? 0]);
       else if (this.#leasesWanted(rec) > 0) this.#enqueue(rec, false);
     }
-    ended.sort((a, b) => a.endedAt - b.endedAt || a.seq - b.seq);
-    for (const rec of ended) this.#endedOrder.push(rec);
+    ended.sort((a, b) => a[1] - b[1] || a[0].seq - b[0].seq);
+    for (const [rec, t] of ended) {
+      this.#endedOrder.push(rec);
+      this.#endedTimes.push(t);
+    }
   }
 }
 

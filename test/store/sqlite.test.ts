@@ -234,9 +234,20 @@ void describe('sqlite store: durability across a reopen', () => {
     await a.complete(refOf((await acquire(a, { kinds: ['root'] }))[0]!), enc.encode('r'), NOW + 10);
     await a.cancel('', hexId(3), false, 'x', NOW + 20);
     await a.cancel('', hexId(2), false, 'x', NOW + 30);
+    // A later write of a finished row (the subtree mark) keeps when it ended.
+    await a.cancel('', hexId(1), true, 'mark', NOW + 35);
     assert.equal(await a.forget(NOW + 20, 100), 1, '3; 1 waits for its child 2, which ended later');
     await a.flush();
     assert.equal(countRows(path, 'artifacts'), 3);
+    const endedAt = (id: string) => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (db.prepare('SELECT ended_at FROM artifacts WHERE id = ?').get(id) as { ended_at: number }).ended_at;
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual([endedAt(hexId(1)), endedAt(hexId(2)), endedAt(hexId(4))], [NOW + 10, NOW + 30, 0]);
     await a.close();
     const b = await opened(path, t, { exclusive: false });
     assert.equal(await b.get('', hexId(3)), undefined, 'forgotten for good');

@@ -60,7 +60,8 @@ interface StoredLease {
 
 /** Columns written on every change, in the order of UPDATE_SQL's placeholders. */
 export const UPDATE_SQL = `UPDATE artifacts SET state = ?, epoch = ?, failed_attempts = ?, code = ?, message = ?, last_partial_seq = ?,
-  last_partial = ?, checkpoint = ?, result = ?, result_digest = ?, subtree_cancelled = ?, leases = ?, quorum_nodes = ?, ended_at = ? WHERE seq = ?`;
+  last_partial = ?, checkpoint = ?, result = ?, result_digest = ?, subtree_cancelled = ?, leases = ?, quorum_nodes = ?,
+  ended_at = COALESCE(?, ended_at) WHERE seq = ?`;
 
 /** Every column but the payload, in the order of INSERT_SQL's placeholders. */
 export const INSERT_SQL = `INSERT INTO artifacts (seq, tenant, id, digest, kind, priority, late_policy, quorum_k, quorum_n, lease_ttl_ms,
@@ -85,20 +86,18 @@ function mutableParams(rec: ArtifactRecord): Param[] {
     rec.subtreeCancelled ? 1 : 0,
     rec.leases === null ? null : JSON.stringify(rec.leases.map(storedLease)),
     rec.quorumNodes === null ? null : JSON.stringify(rec.quorumNodes),
-    // 0 while it has not ended.
-    rec.endedAt === Infinity ? 0 : rec.endedAt,
   ];
 }
 
-/** Parameters of UPDATE_SQL for a record. */
-export function updateParams(seq: number, rec: ArtifactRecord): Param[] {
+/** Parameters of UPDATE_SQL for a record; `endedAt` when it ended since its last write (null keeps the column). */
+export function updateParams(seq: number, rec: ArtifactRecord, endedAt: number | null): Param[] {
   const p = mutableParams(rec);
-  p.push(seq);
+  p.push(endedAt, seq);
   return p;
 }
 
-/** Parameters of INSERT_SQL for a record. */
-export function insertParams(seq: number, rec: ArtifactRecord): Param[] {
+/** Parameters of INSERT_SQL for a record; `endedAt` when it ended (born cancelled), else 0. */
+export function insertParams(seq: number, rec: ArtifactRecord, endedAt: number): Param[] {
   return [
     seq,
     rec.tenant,
@@ -117,6 +116,7 @@ export function insertParams(seq: number, rec: ArtifactRecord): Param[] {
     JSON.stringify(rec.tags),
     rec.createdAt,
     ...mutableParams(rec),
+    endedAt,
   ];
 }
 
@@ -177,6 +177,5 @@ export function recordOf(row: ArtifactRow): ArtifactRecord {
   rec.leases = leases !== null && leases.length > 0 ? leases : null;
   rec.subtreeCancelled = row.subtree_cancelled !== 0;
   rec.quorumNodes = row.quorum_nodes === null ? null : (JSON.parse(row.quorum_nodes) as string[]);
-  if (state !== 'PENDING' && state !== 'LEASED') rec.endedAt = row.ended_at;
   return rec;
 }

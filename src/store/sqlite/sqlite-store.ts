@@ -88,6 +88,8 @@ export class SqliteStore extends MemoryStore {
   readonly #dirty = new Set<ArtifactRecord>();
   /** Rows of forgotten artifacts to delete in the open batch. */
   #forgets: number[] = [];
+  /** When the records that ended since their last write ended (their rows' `ended_at`). */
+  readonly #endedAt = new Map<ArtifactRecord, number>();
   /** Session writes since the last flush: the record to save, or null to drop. */
   readonly #sessionOps = new Map<string, SessionRecord | null>();
   /** The batch collecting changes now. */
@@ -198,12 +200,14 @@ export class SqliteStore extends MemoryStore {
       `SELECT a.*, CASE WHEN a.state IN (${LIVE_STATE_CODES}) THEN p.payload END AS payload
        FROM artifacts a LEFT JOIN payloads p ON p.artifact_seq = a.seq ORDER BY a.seq`,
     );
+    const endedAt = new Map<ArtifactRecord, number>();
     for (const row of rows.iterate() as IterableIterator<ArtifactRow>) {
       const rec = recordOf(row);
       if (!isTerminal(rec.state)) rec.votes = votes.get(row.seq) ?? null;
+      else endedAt.set(rec, row.ended_at);
       this.restore(rec);
     }
-    this.reindex();
+    this.reindex(endedAt);
     const sessions = db.prepare('SELECT session_id, token_hash, node_id, tenant, roles FROM sessions').all() as Array<{
       session_id: string;
       token_hash: string;
@@ -246,12 +250,17 @@ export class SqliteStore extends MemoryStore {
     return batch.then(() => value);
   }
 
+  protected override onEnded(rec: ArtifactRecord, now: number): void {
+    this.#endedAt.set(rec, now);
+  }
+
   /** Forgotten records: their rows go in the open batch (one never written is just dropped). */
   protected override commitForgotten(recs: readonly ArtifactRecord[]): Promise<number> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (!this.#opened || this.#closed) return Promise.reject(new Error(`the SQLite store is ${this.#closed ? 'closed' : 'not open'}`));
     for (const rec of recs) {
       this.#dirty.delete(rec);
+      this.#endedAt.delete(rec);
       if (!this.#unsaved.delete(rec)) this.#forgets.push(rec.seq);
     }
     return this.#join().then(() => recs.length);
@@ -323,11 +332,13 @@ export class SqliteStore extends MemoryStore {
       // A terminal artifact's payload is never read again (MemoryStore drops it too): not written,
       // or deleted, so that the file does not keep every payload ever accepted.
       const terminal = isTerminal(rec.state);
+      const ended = this.#endedAt.get(rec);
+      if (ended !== undefined) this.#endedAt.delete(rec);
       if (this.#unsaved.delete(rec)) {
-        msg.inserts.push(compactAll(insertParams(seq, rec)));
+        msg.inserts.push(compactAll(insertParams(seq, rec, ended ?? 0)));
         if (!terminal) msg.payloads.push([seq, compact(rec.payload)]);
       } else {
-        msg.updates.push(compactAll(updateParams(seq, rec)));
+        msg.updates.push(compactAll(updateParams(seq, rec, ended ?? null)));
         if (terminal) msg.dropPayloads.push(seq);
       }
       if (rec.quorumN > 1) {
