@@ -237,9 +237,10 @@ export interface Store {
   /** Counts by state, for status and metrics. */
   counts(): Promise<Record<StateName, number>>;
   /**
-   * ATP_SPEC §3.11: forget at most `max` terminal artifacts that ended at or before `endedBy` and
-   * have no child the store still remembers (a parent goes once its children have gone). Returns
-   * how many were forgotten; fewer than `max` means none is due now.
+   * ATP_SPEC §3.11: forget about `max` terminal artifacts that ended at or before `endedBy` and
+   * have no child the store still remembers (a parent goes once its children have gone: with its
+   * last child, which may take a call a few over `max`, or in a later call). Returns how many were
+   * forgotten; fewer than `max` means the rest can wait for the next call.
    */
   forget(endedBy: number, max: number): Promise<number>;
   /** Shared stores (PostgreSQL): deliver what other coordinators decided (ATP_SPEC §11.8). */
