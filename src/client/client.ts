@@ -278,7 +278,36 @@ export class Client {
 
   /** After a reconnect with a new session, watches are opened again with replay. */
   #rewatch(): void {
-    for (const h of this.#handles.values()) this.#watchHandle(h);
+    for (const h of this.#handles.values()) {
+      this.#watchHandle(h);
+      if (h.digest !== '') this.#checkKnown(h);
+    }
+  }
+
+  /**
+   * After a reconnect: an artifact this client saw accepted that the coordinator no longer knows was
+   * forgotten after its retention (ATP_SPEC §3.11), or lost with a coordinator that keeps nothing
+   * across a restart. Its result will never come, so result() rejects instead of waiting for ever.
+   */
+  #checkKnown(h: ArtifactHandle): void {
+    this.query(h.id).then(
+      (st) => {
+        if (st.state !== 'UNKNOWN' || this.#handles.get(h.id) !== h) return;
+        this.#handles.delete(h.id);
+        const conn = this.connection;
+        conn.unlisten(h.watchStream);
+        conn.send({ type: 'UNWATCH', stream: conn.nextStream(), watchStream: h.watchStream });
+        h.fail(
+          new AtpError(
+            'ATP_ERR_NOT_FOUND',
+            `the coordinator no longer knows artifact ${h.id}: forgotten after its retention, or lost with a coordinator that keeps nothing across a restart`,
+            { artifactId: h.id },
+          ),
+        );
+      },
+      // Lost again meanwhile: the next reconnect asks again.
+      () => undefined,
+    );
   }
 
   #watchHandle(h: ArtifactHandle): void {

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Client } from '../../src/client/client.js';
+import { Coordinator } from '../../src/coordinator/coordinator.js';
+import type { AtpError } from '../../src/errors.js';
 import { NonRetryableError, Worker } from '../../src/worker/worker.js';
 import type { Handler } from '../../src/worker/worker.js';
 import { code, producer, settle, startCoordinator, submitOne, worker } from './harness.js';
@@ -243,6 +245,38 @@ void describe('client SDK', () => {
     const outs = await Promise.all(hs.map((h) => h.result()));
     outs.forEach((o, i) => assert.equal(dec.decode(o.result), `r-${i}`));
   });
+
+  void it(
+    'after a reconnect, a handle whose artifact the coordinator no longer knows rejects with ATP_ERR_NOT_FOUND instead of waiting for ever',
+    { timeout: 20_000 },
+    async () => {
+      // A coordinator that keeps nothing across a restart (the memory store); retention (ATP_SPEC
+      // §3.11) leads to the same answer, an artifact the coordinator does not know.
+      tc = await startCoordinator();
+      const url = tc.url;
+      const clock = tc.clock;
+      const c = await startClient();
+      const lost = await c.submit({ kind: 'nobody', payload: 'lost with the coordinator' });
+      const followed = c.follow('00112233445566778899aabbccddeeff');
+      await tc.close();
+      tc = undefined;
+      await settle();
+      const next = new Coordinator({ clock });
+      await next.listen(url);
+      closers.push(() => next.close());
+      for (let i = 0; i < 20 && !c.connection.connected; i++) {
+        clock.advance(1_000);
+        await settle();
+      }
+      await assert.rejects(lost.result(), (err: AtpError) => err.code === 'ATP_ERR_NOT_FOUND' && err.message.includes(lost.id));
+      // A handle that follows an id this client never saw accepted keeps waiting: it may be submitted yet (ATP-7.1-1).
+      const h = await c.submit({ kind: 'nobody', payload: 'followed', id: '00112233445566778899aabbccddeeff' });
+      assert.equal(h.id, followed.id);
+      const cancelled = await c.cancel(h.id);
+      assert.equal(cancelled.cancelled, 1);
+      assert.equal((await followed.result()).state, 'CANCELLED');
+    },
+  );
 
   void it('follows an artifact submitted elsewhere, and reads the outcome of a finished one', async () => {
     tc = await startCoordinator();
