@@ -56,7 +56,7 @@ interface Finished {
  * the coordinator's memory once every result is seen (each artifact still remembered: its record and
  * result, as for the default 24 hours), and again once the sweep has forgotten them.
  */
-export async function finished(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<Finished> {
+async function finished(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<Finished> {
   const s = b.settings;
   const retainMs = 5_000;
   const coord = await b.coordinator(store, { retainMs });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { acquire, artifact, hexId, refOf, runStoreConformance } from './conformance.js';
@@ -13,6 +14,18 @@ const run = `${process.pid}_${Date.now() % 1e6}`;
 if (process.env.ATP_SKIP_PG === '1')
   void test('postgres store conformance', { skip: 'no PostgreSQL server on this machine' }, () => undefined);
 else runStoreConformance('postgres', () => new PostgresStore({ url, schema: `atp_test_${run}_${n++}`, poolSize: 2 }));
+
+/** An open store in a schema of its own, and a SQL client on that schema, both closed after the test. */
+async function storeWithSql(t: TestContext): Promise<{ s: PostgresStore; sql: pg.Client }> {
+  const schema = `atp_test_${run}_${n++}`;
+  const s = new PostgresStore({ url, schema, poolSize: 2 });
+  await s.open();
+  t.after(() => s.close());
+  const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+  await sql.connect();
+  t.after(() => sql.end());
+  return { s, sql };
+}
 
 void test(
   'postgres store: upkeep keeps the last `endedMemory` ended leases with their specific reason; older ones fall back to the generic one',
@@ -103,13 +116,7 @@ void test(
   'postgres store: a terminal artifact keeps no payload (ATP_SPEC ATP-3.1-6): completed, failed, cancelled, born cancelled',
   { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
   async (t) => {
-    const schema = `atp_test_${run}_${n++}`;
-    const s = new PostgresStore({ url, schema, poolSize: 2 });
-    await s.open();
-    t.after(() => s.close());
-    const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-    await sql.connect();
-    t.after(() => sql.end());
+    const { s, sql } = await storeWithSql(t);
     const big = new Uint8Array(64 * 1024).fill(1);
     const root = artifact(1, { payload: big });
     await s.submit([root, artifact(2, { payload: big }), artifact(3, { payload: big }), artifact(4, { payload: big })], 0);
@@ -141,13 +148,7 @@ void test(
   'postgres store: a terminal artifact written before migration 4 (no end time) is forgotten counting from its acceptance, through the index (ATP_SPEC §3.11)',
   { skip: process.env.ATP_SKIP_PG === '1' ? 'no PostgreSQL server on this machine' : false },
   async (t) => {
-    const schema = `atp_test_${run}_${n++}`;
-    const s = new PostgresStore({ url, schema, poolSize: 2 });
-    await s.open();
-    t.after(() => s.close());
-    const sql = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-    await sql.connect();
-    t.after(() => sql.end());
+    const { s, sql } = await storeWithSql(t);
     await s.submit([artifact(1), artifact(2)], 1000);
     await s.cancel('', hexId(1), false, 'x', 5000);
     await s.cancel('', hexId(2), false, 'x', 5000);

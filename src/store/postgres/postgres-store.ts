@@ -102,6 +102,12 @@ function prepared(c: Q, name: string, text: string, values: unknown[]): Promise<
   return c.query({ name, text, values });
 }
 
+/** An artifact's row (all but the payload), locked FOR UPDATE; undefined if there is none. */
+async function lockArtifact(c: Q, tenant: string, id: string): Promise<Row | undefined> {
+  const r = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
+  return r.rows[0] as Row | undefined;
+}
+
 function n(v: unknown): number {
   return typeof v === 'string' ? Number(v) : (v as number);
 }
@@ -560,11 +566,7 @@ export class PostgresStore implements Store {
     const l = await c.query('SELECT * FROM atp_leases WHERE lease_id = $1 FOR UPDATE', [ref.leaseId]);
     const lr = l.rows[0] as Row | undefined;
     if (lr !== undefined && n(lr.epoch) === ref.epoch && lr.session_id === ref.sessionId) {
-      const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [
-        lr.tenant,
-        lr.artifact_id,
-      ]);
-      return { lease: leaseOf(lr), art: a.rows[0] as Row };
+      return { lease: leaseOf(lr), art: (await lockArtifact(c, lr.tenant as string, lr.artifact_id as string))! };
     }
     if (lr !== undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: lr.artifact_id as string };
     const e = await c.query('SELECT artifact_id, code FROM atp_ended_leases WHERE lease_id = $1', [ref.leaseId]);
@@ -772,11 +774,7 @@ export class PostgresStore implements Store {
         const e = await c.query('SELECT * FROM atp_ended_leases WHERE lease_id = $1', [ref.leaseId]);
         const er = e.rows[0] as Row | undefined;
         if (er !== undefined && er.code === 'ATP_ERR_LEASE_EXPIRED' && n(er.epoch) === ref.epoch && er.session_id === ref.sessionId) {
-          const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [
-            er.tenant,
-            er.artifact_id,
-          ]);
-          const art = a.rows[0] as Row | undefined;
+          const art = await lockArtifact(c, er.tenant as string, er.artifact_id as string);
           if (art !== undefined && n(art.late_policy) === 1 && !isTerminalCode(n(art.state)))
             return this.#accept(c, fx, art, result, now, 'superseded by a late result');
         }
@@ -999,8 +997,7 @@ export class PostgresStore implements Store {
 
   expire(tenant: string, id: string, now: number): Promise<Changed | undefined> {
     return this.#tx(async (c, fx): Promise<Changed | undefined> => {
-      const a = await c.query(`SELECT ${ARTIFACT_COLUMNS} FROM atp_artifacts WHERE tenant = $1 AND id = $2 FOR UPDATE`, [tenant, id]);
-      const art = a.rows[0] as Row | undefined;
+      const art = await lockArtifact(c, tenant, id);
       if (art === undefined || isTerminalCode(n(art.state)) || n(art.deadline_at) === 0 || now < n(art.deadline_at)) return undefined;
       const revoke = await this.#revokeAll(c, fx, tenant, id, 'ATP_ERR_EXPIRED', 'the artifact deadline passed', now);
       const row = await this.#finish(

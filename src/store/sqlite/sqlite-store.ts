@@ -339,7 +339,8 @@ export class SqliteStore extends MemoryStore {
         if (!terminal) msg.payloads.push([seq, compact(rec.payload)]);
       } else {
         msg.updates.push(compactAll(updateParams(seq, rec, ended ?? null)));
-        if (terminal) msg.dropPayloads.push(seq);
+        // Once, in the write of its end (a later write of a finished row finds no payload).
+        if (ended !== undefined) msg.dropPayloads.push(seq);
       }
       if (rec.quorumN > 1) {
         const rows: Array<[string, number, Uint8Array]> = [];

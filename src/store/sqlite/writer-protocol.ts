@@ -23,7 +23,7 @@ export interface WriteBatch {
   dropPayloads: number[];
   /** UPDATE_SQL parameters of records changed since their last write. */
   updates: Param[][];
-  /** Rows of forgotten artifacts (ATP_SPEC §3.11), deleted after everything else in the batch. */
+  /** Rows of forgotten artifacts (ATP_SPEC §3.11), deleted after the batch's other artifact rows. */
   forgets: number[];
   /** Quorum votes, replaced per artifact: [digest, count, result]. */
   votes: Array<{ seq: number; rows: Array<[string, number, Uint8Array]> }>;
