@@ -87,6 +87,39 @@ async function oneLeased(b: Bench, store: 'memory' | 'sqlite'): Promise<{ signal
   }
 }
 
+/**
+ * The floor of the one-leased row: the same three processes (producer, a relay in the coordinator's
+ * place, one worker holding the lease) and the same round, the same frames and nothing else
+ * (bench/procs/relay-floor.ts); the worker stamps the REVOKE's arrival where ATP's handler stamps
+ * its signal.
+ */
+async function relayCancelOne(b: Bench): Promise<Summary> {
+  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
+  const port = relay.ready['port'] as number;
+  let worker: Proc | undefined;
+  let producer: Proc | undefined;
+  try {
+    worker = await Proc.start('relay-floor', 'relay-floor-worker', { role: 'worker', port, credits: 1, mode: 'hold' });
+    producer = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
+    const signal: number[] = [];
+    const warm = 20;
+    for (let i = 0; i < warm + b.settings.cancelN; i++) {
+      const started = worker.waitEvent('started', () => true, 10_000);
+      const { id } = await producer.request<{ id: string }>('submitOne', { payload: `cancel-${i}` });
+      const st = await started;
+      if (st['id'] !== id) throw new Error(`floor worker started ${String(st['id'])}, expected ${id}`);
+      const aborted = worker.waitEvent('aborted', (e: ChildEvent) => e['id'] === id, 10_000);
+      const c = await producer.request<{ t0: number; t1: number }>('cancel', { id });
+      const ab = await aborted;
+      if (i >= warm) signal.push(((ab['t'] as number) - c.t0) / 1e3);
+    }
+    return summarize(signal);
+  } finally {
+    await stopProcs(producer, worker);
+    await stopProcs(relay);
+  }
+}
+
 /** N leased artifacts under one root, spread over the worker processes, then one subtree cancel. */
 export async function subtree(b: Bench, store: 'memory' | 'sqlite', n: number): Promise<SubtreeResult> {
   const s = b.settings;
@@ -178,6 +211,9 @@ export async function cancel(b: Bench): Promise<void> {
     tree[store] = await subtree(b, store, s.subtreeN);
     console.log(`    CANCEL_RESULT ${tree[store].toResultMs.toFixed(1)} ms, all signals ${tree[store].toAllSignalsMs.toFixed(1)} ms`);
   }
+  console.log('  floor: cancel one leased over the same path and frames, nothing else ...');
+  const oneFloor = await relayCancelOne(b);
+  console.log(`    p50 ${oneFloor.p50.toFixed(0)} µs p99 ${oneFloor.p99.toFixed(0)} µs`);
   console.log(`  floor: ${fmt.int(s.subtreeN)} AbortSignals fired in ${s.workers} fresh processes ...`);
   const floorMs = await abortFloor(b, s.subtreeN);
   console.log(`    ${floorMs.toFixed(1)} ms`);
@@ -207,7 +243,7 @@ export async function cancel(b: Bench): Promise<void> {
       await stopProcs(driver);
     }
   }
-  b.raw['cancel'] = { one, subtree: tree, bullRemove, bullFlow, abortFloorMs: floorMs };
+  b.raw['cancel'] = { one, oneFloor, subtree: tree, bullRemove, bullFlow, abortFloorMs: floorMs };
   const label = `4. cancel (one leased: n=${fmt.int(s.cancelN)}; pending: n=${fmt.int(s.cancelPendingN)})`;
   const sig = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].signal.p50)} / ${fmt.us(one[k].signal.p99)}`;
   const sigOk = b.stores.every((k) => (one[k]?.signal.p99 ?? Infinity) < 1000);
@@ -219,6 +255,11 @@ export async function cancel(b: Bench): Promise<void> {
     bullmq: 'n/a (no producer-side cancel of an active job)',
     target: 'p99 < 1 ms',
     result: verdict(sigOk),
+  });
+  b.row({
+    scenario: label,
+    metric: 'floor (no ATP): one leased, CANCEL sent → REVOKE at the worker over the same 3 processes and frames, nothing else, p50 / p99',
+    memory: `${fmt.us(oneFloor.p50)} / ${fmt.us(oneFloor.p99)}`,
   });
   const res = (k: 'memory' | 'sqlite') => one[k] && `${fmt.us(one[k].result.p50)} / ${fmt.us(one[k].result.p99)}`;
   b.row({ scenario: label, metric: 'one leased: CANCEL → CANCEL_RESULT p50 / p99', memory: res('memory'), sqlite: res('sqlite') });

@@ -46,6 +46,28 @@ async function floor(b: Bench): Promise<Summary> {
   }
 }
 
+/**
+ * The floor of the dispatch path: the same three processes (producer, a relay in the coordinator's
+ * place, one worker) moving the same frames and nothing else (bench/procs/relay-floor.ts).
+ */
+async function relayDispatch(b: Bench): Promise<Summary> {
+  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
+  const port = relay.ready['port'] as number;
+  let worker: Proc | undefined;
+  let producer: Proc | undefined;
+  try {
+    worker = await Proc.start('relay-floor', 'relay-floor-worker', { role: 'worker', port, credits: 1, mode: 'stamp' });
+    producer = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
+    await clockCheck(b, worker, 50);
+    await clockCheck(b, producer, 50);
+    const { dispatchN: n, dispatchWarm: warm } = b.settings;
+    return await producer.request<Summary>('dispatch', { n, warm, nonce: randomBytes(6).toString('hex') }, 300_000);
+  } finally {
+    await stopProcs(producer, worker);
+    await stopProcs(relay);
+  }
+}
+
 async function atpDispatch(b: Bench, store: 'memory' | 'sqlite'): Promise<DispatchResult> {
   const coord = await b.coordinator(store);
   const url = coord.ready['url'] as string;
@@ -82,6 +104,9 @@ export async function latency(b: Bench): Promise<void> {
   console.log('  loopback ping-pong floor ...');
   const fl = await floor(b);
   console.log(`    p50 ${fl.p50.toFixed(0)} µs p99 ${fl.p99.toFixed(0)} µs`);
+  console.log('  dispatch floor: the same path and frames, nothing else ...');
+  const path3 = await relayDispatch(b);
+  console.log(`    p50 ${path3.p50.toFixed(0)} µs p99 ${path3.p99.toFixed(0)} µs`);
   const res: Partial<Record<'memory' | 'sqlite' | 'bullmq', DispatchResult>> = {};
   for (const store of b.stores) {
     console.log(`  dispatch ATP ${store} ...`);
@@ -93,13 +118,18 @@ export async function latency(b: Bench): Promise<void> {
     res.bullmq = await bullDispatch(b);
     console.log(`    p50 ${res.bullmq.start.p50.toFixed(0)} µs p99 ${res.bullmq.start.p99.toFixed(0)} µs`);
   }
-  b.raw['latency'] = { floor: fl, dispatch: res };
+  b.raw['latency'] = { floor: fl, pathFloor: path3, dispatch: res };
   const label = `3. dispatch latency, one at a time (n=${fmt.int(s.dispatchN)})`;
   const floorLabel = `loopback TCP ping-pong RTT, 2 processes (n=${fmt.int(s.floorN)}): the floor`;
   b.row({
     scenario: label,
     metric: `${floorLabel} p50 / p99 / p99.9`,
     memory: `${fmt.us(fl.p50)} / ${fmt.us(fl.p99)} / ${fmt.us(fl.p999)}`,
+  });
+  b.row({
+    scenario: label,
+    metric: 'floor (no ATP): submit → handler start over the same 3 processes and frames, nothing else, p50 / p99 / p99.9',
+    memory: `${fmt.us(path3.p50)} / ${fmt.us(path3.p99)} / ${fmt.us(path3.p999)}`,
   });
   const cell = (k: 'memory' | 'sqlite' | 'bullmq', q: 'p50' | 'p99' | 'p999', what: 'start' | 'round' = 'start') =>
     res[k] === undefined ? undefined : fmt.us(res[k][what][q]);

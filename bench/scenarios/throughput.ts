@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, verdict } from '../lib/context.js';
-import type { Proc } from '../lib/proc.js';
+import { Proc } from '../lib/proc.js';
 import { procCpuSeconds } from '../lib/redis.js';
 import type { StoreName } from '../lib/stores.js';
 
@@ -110,6 +110,37 @@ export async function bullThroughput(b: Bench, mode: 'noop' | 'cpu1ms', n: numbe
   }
 }
 
+/**
+ * The floor under row 1 on this machine: the same processes (a relay in the coordinator's place, the
+ * same workers and credits, one producer submitting in the same awaited chunks) moving the same six
+ * frames per artifact over loopback TCP, and nothing else (bench/procs/relay-floor.ts).
+ */
+export async function relayFloor(b: Bench, n: number): Promise<ThroughputResult> {
+  const s = b.settings;
+  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
+  let workers: Proc[] = [];
+  let driver: Proc | undefined;
+  try {
+    const port = relay.ready['port'] as number;
+    workers = await Promise.all(
+      Array.from({ length: s.workers }, (_, i) =>
+        Proc.start('relay-floor', `relay-floor-worker-${i}`, { role: 'worker', port, credits: s.concurrency }),
+      ),
+    );
+    driver = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
+    const procs = { relay: [relay], workers, producer: [driver] };
+    const c0 = cpuOf(procs);
+    const r = await driver.request<Timed>('throughput', { n, chunk: s.chunk, nonce: randomBytes(6).toString('hex') }, 600_000);
+    const cpu = delta(c0, cpuOf(procs));
+    const seconds = (r.t1 - r.t0) / 1e9;
+    b.expect('throughput floor', r.completed === n, `${r.completed} of ${n} artifacts completed`);
+    return { peer: 'memory', n, completed: r.completed, seconds, perSecond: n / seconds, submitSeconds: (r.tSubmitted - r.t0) / 1e9, cpu };
+  } finally {
+    await stopProcs(driver, workers);
+    await stopProcs(relay);
+  }
+}
+
 /** Both throughput scenarios for every peer, with their rows. */
 export async function throughput(b: Bench): Promise<void> {
   const s = b.settings;
@@ -127,7 +158,13 @@ export async function throughput(b: Bench): Promise<void> {
       results.bullmq = await bullThroughput(b, mode, n);
       console.log(`    ${fmt.int(results.bullmq.perSecond)}/s, cpu ${JSON.stringify(results.bullmq.cpu)}`);
     }
-    b.raw[`throughput_${mode}`] = results;
+    let floor: ThroughputResult | undefined;
+    if (mode === 'noop') {
+      console.log(`  ${label}: floor (the same frames, nothing else) ...`);
+      floor = await relayFloor(b, n);
+      console.log(`    ${fmt.int(floor.perSecond)}/s, cpu ${JSON.stringify(floor.cpu)}`);
+    }
+    b.raw[`throughput_${mode}`] = { ...results, ...(floor === undefined ? {} : { floor }) };
     const cell = (p: Peer) => (results[p] === undefined ? undefined : `${fmt.int(results[p].perSecond)} /s`);
     b.row({
       scenario: label,
@@ -138,8 +175,8 @@ export async function throughput(b: Bench): Promise<void> {
       bullmq: cell('bullmq'),
     });
     // CPU per artifact is what bounds throughput on 2 shared cores, and it barely depends on what else runs.
-    const cpu = (p: Peer) => {
-      const r = results[p];
+    const cpu = (p: Peer) => cpuCell(results[p]);
+    const cpuCell = (r: ThroughputResult | undefined) => {
       if (r === undefined) return undefined;
       const us = (sec: number) => ((sec * 1e6) / r.n).toFixed(0);
       const total = Object.values(r.cpu).reduce((a, v) => a + v, 0);
@@ -156,6 +193,17 @@ export async function throughput(b: Bench): Promise<void> {
       bullmq: cpu('bullmq'),
     });
     const bull = results.bullmq?.perSecond;
+    if (floor !== undefined) {
+      // What the issue's 20x would be, beside what moving the frames alone reaches on this machine.
+      const floorMetric = 'floor (no ATP): the same 6 frames per artifact through the same processes, and nothing else';
+      b.row({
+        scenario: label,
+        metric: `${floorMetric}: artifacts/s`,
+        memory: `${fmt.int(floor.perSecond)} /s`,
+        bullmq: bull === undefined ? undefined : `20× = ${fmt.int(20 * bull)} /s`,
+      });
+      b.row({ scenario: label, metric: `${floorMetric}: CPU µs per artifact`, memory: cpuCell(floor) });
+    }
     if (bull !== undefined) {
       for (const store of b.throughputStores) {
         const ratio = results[store]!.perSecond / bull;
