@@ -20,6 +20,7 @@ interface CoordinatorFlags {
   maxFrameBytes?: number;
   maxMessageBytes?: number;
   messageBudgetBytes?: number;
+  minMessageRate?: number;
   idleTimeout?: number;
   token: string[];
   http?: { host: string; port: number };
@@ -78,6 +79,11 @@ export function registerCoordinator(program: Command): void {
       'memory for large messages being received, all connections together; one that does not fit waits (default 1073741824, at least --max-message-bytes)',
       intFlag('--message-budget-bytes', 65536, Number.MAX_SAFE_INTEGER),
     )
+    .option(
+      '--min-message-rate <bytes/s>',
+      'while large messages wait for that memory, one holding it must arrive at least this fast on average, after 10 s; 0 for no minimum (default 65536)',
+      intFlag('--min-message-rate', 0, Number.MAX_SAFE_INTEGER),
+    )
     .option('--token <token[:roles[:tenant]]>', 'require bearer tokens (repeatable); roles: w, p, o', collect, [])
     .option('--http <host:port>', 'serve /status (JSON) and /metrics (Prometheus) on this address', hostPortFlag)
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'info')
@@ -98,6 +104,7 @@ export function registerCoordinator(program: Command): void {
           ...(flags.maxFrameBytes !== undefined ? { maxFrameBytes: flags.maxFrameBytes } : {}),
           ...(flags.maxMessageBytes !== undefined ? { maxMessageBytes: flags.maxMessageBytes } : {}),
           ...(flags.messageBudgetBytes !== undefined ? { messageBudgetBytes: flags.messageBudgetBytes } : {}),
+          ...(flags.minMessageRate !== undefined ? { minMessageBytesPerSecond: flags.minMessageRate } : {}),
           ...(tokens !== undefined ? { tokens } : {}),
         });
         subscribe(COORDINATOR_DIAGNOSTICS, (m) => {

@@ -145,6 +145,9 @@ export class Coordinator implements Core {
       clock: this.options.clock,
       maxMessageBytes: this.options.maxMessageBytes,
       budget: this.messageBudget,
+      ...(this.options.minMessageBytesPerSecond > 0
+        ? { minMessageRate: { bytesPerSecond: this.options.minMessageBytesPerSecond, graceMs: this.options.minMessageRateGraceMs } }
+        : {}),
     });
     this.#channels.add(ch);
     let session: ServerSession | undefined;

@@ -6,6 +6,8 @@ import { MemoryStore } from '../store/memory-store.js';
 import { Limits } from '../wire/index.js';
 
 /** Default memory for fragmented messages being received at once, across connections: 1 GiB. */
+/** ATP-4.8-7: the least rate of a message that holds memory others wait for (512 kbit/s). */
+export const DEFAULT_MIN_MESSAGE_BYTES_PER_SECOND = 64 * 1024;
 export const DEFAULT_MESSAGE_BUDGET_BYTES = 4 * Limits.DEFAULT_MAX_MESSAGE_BYTES;
 
 /** Default retention of a terminal artifact (ATP_SPEC §3.11): 24 hours. */
@@ -47,6 +49,16 @@ export interface CoordinatorOptions {
    * are complete. At least maxMessageBytes. Default 1 GiB, or maxMessageBytes if that is larger.
    */
   messageBudgetBytes?: number;
+  /**
+   * ATP-4.8-7: while a message waits for memory of that budget, a fragmented message that holds
+   * some must have arrived at this many bytes per second on average since it got it, once
+   * minMessageRateGraceMs have passed; one slower ends its connection (ATP_ERR_IDLE_TIMEOUT), so
+   * that a sender that trickles cannot keep memory that others wait for. 0: no minimum.
+   * Default 65,536 (512 kbit/s).
+   */
+  minMessageBytesPerSecond?: number;
+  /** Default 10 s. */
+  minMessageRateGraceMs?: number;
   /** Bearer tokens; when set, every session must present one. Keys are the token strings. */
   tokens?: ReadonlyMap<string, TokenGrant>;
   /** Implementation name sent in WELCOME. */
@@ -75,6 +87,8 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     maxFrameBytes: o.maxFrameBytes ?? Limits.DEFAULT_MAX_FRAME_BYTES,
     maxMessageBytes: o.maxMessageBytes ?? Limits.DEFAULT_MAX_MESSAGE_BYTES,
     messageBudgetBytes: o.messageBudgetBytes ?? Math.max(DEFAULT_MESSAGE_BUDGET_BYTES, o.maxMessageBytes ?? 0),
+    minMessageBytesPerSecond: o.minMessageBytesPerSecond ?? DEFAULT_MIN_MESSAGE_BYTES_PER_SECOND,
+    minMessageRateGraceMs: o.minMessageRateGraceMs ?? 10_000,
     tokens: o.tokens,
     agent: o.agent ?? 'atp-ts/0.1',
   };
@@ -86,11 +100,17 @@ export function resolveOptions(o: CoordinatorOptions): ResolvedOptions {
     'drainDeadlineMs',
     'handshakeTimeoutMs',
     'maxAttempts',
+    'minMessageRateGraceMs',
   ];
   for (const k of positive) {
     const v = r[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 0xffffffff)
       throw new RangeError(`coordinator option ${k} must be a positive integer, got ${typeof v === 'number' ? v : typeof v}`);
+  }
+  if (!Number.isSafeInteger(r.minMessageBytesPerSecond) || r.minMessageBytesPerSecond < 0) {
+    throw new RangeError(
+      `coordinator option minMessageBytesPerSecond must be a non-negative integer (0 for no minimum), got ${r.minMessageBytesPerSecond}`,
+    );
   }
   if (r.retainMs !== Infinity && (!Number.isSafeInteger(r.retainMs) || r.retainMs <= 0)) {
     throw new RangeError(`coordinator option retainMs must be a positive integer or Infinity, got ${r.retainMs}`);

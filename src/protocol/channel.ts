@@ -76,6 +76,18 @@ export interface ChannelOptions {
    * (ATP-4.5-10): a message that does not fit waits, with this connection's window closed.
    */
   budget?: MessageBudget;
+  /**
+   * The least average rate at which a fragmented message that holds memory of the budget must
+   * arrive while another message waits for memory, once `graceMs` have passed since it got that
+   * memory (ATP-4.8-7). Unset: no minimum.
+   */
+  minMessageRate?: MessageRate;
+}
+
+/** A minimum data rate and the time before it applies. */
+export interface MessageRate {
+  bytesPerSecond: number;
+  graceMs: number;
 }
 
 /** What a channel reports to its owner. */
@@ -154,6 +166,11 @@ export class Channel {
   /** Budget bytes held for the message being received, and the wait for them when it did not fit. */
   #reserved = 0;
   #cancelWait: (() => void) | undefined;
+  readonly #minRate: MessageRate | undefined;
+  /** When the message in progress got its memory, and how many of its bytes had arrived by then. */
+  #reservedAt = 0;
+  #bytesAtReserve = 0;
+  #rateTimer: Timer | undefined;
   #bulk: BulkEntry[] = [];
   /** Fragment buffers to reuse, and those handed to the transport (in order), back in the pool once written. */
   readonly #fragmentPool: Uint8Array[] = [];
@@ -190,6 +207,10 @@ export class Channel {
       throw new RangeError(`fragmentBytes must be an integer of at least 8, got ${this.#fragmentBytes}`);
     this.#prefaceIn = transport.framed ? undefined : new Uint8Array(0);
     this.#budget = options.budget;
+    this.#minRate = options.minMessageRate;
+    if (this.#minRate !== undefined && !(this.#minRate.bytesPerSecond > 0 && this.#minRate.graceMs > 0)) {
+      throw new RangeError(`minMessageRate needs a positive bytesPerSecond and graceMs, got ${JSON.stringify(this.#minRate)}`);
+    }
     if (this.#budget !== undefined) this.#decoder.allocate = (total) => this.#allocate(total);
     this.#lastFrameAt = this.#clock.now();
     if (options.idleTimeoutMs) this.setIdleTimeout(options.idleTimeoutMs);
@@ -583,6 +604,7 @@ export class Channel {
     }
     if (budget.tryReserve(total)) {
       this.#reserved = total;
+      this.#reservedForMessage();
       return new Uint8Array(total);
     }
     // Wait, taking in nothing more: the window given back so far bounds what the peer can still send.
@@ -592,13 +614,51 @@ export class Channel {
       if (this.#closed || this.#closing || !this.#decoder.waiting) return this.#releaseBudget();
       this.#decoder.resume(new Uint8Array(total));
       this.#lastFragmentAt = this.#clock.now(); // the wait was ours, not the peer's stall
+      this.#reservedForMessage();
       if (this.#windowDue) this.#giveWindow();
     });
     return undefined;
   }
 
+  /**
+   * ATP-4.8-7: the message in progress holds memory from now on. A message that crawls, a
+   * fragment now and then so that ATP-4.8-6 never ends it, would otherwise hold memory that others
+   * wait for for as long as its sender likes: while others wait, it must arrive at the minimum
+   * rate on average since now, once the grace period has passed.
+   */
+  #reservedForMessage(): void {
+    const min = this.#minRate;
+    if (min === undefined) return;
+    this.#reservedAt = this.#clock.now();
+    this.#bytesAtReserve = this.#decoder.bufferedBytes;
+    this.#rateTimer?.cancel();
+    this.#rateTimer = this.#clock.setTimer(min.graceMs, this.#checkRate);
+  }
+
+  readonly #checkRate = (): void => {
+    this.#rateTimer = undefined;
+    const min = this.#minRate!;
+    if (this.#closed || this.#reserved === 0 || !this.#decoder.inMessage) return;
+    const seconds = (this.#clock.now() - this.#reservedAt) / 1000;
+    const bytes = this.#decoder.bufferedBytes - this.#bytesAtReserve;
+    if (this.#budget!.waiting > 0 && bytes < min.bytesPerSecond * seconds) {
+      this.fail(
+        new AtpError(
+          'ATP_ERR_IDLE_TIMEOUT',
+          `a fragmented message of ${this.#reserved} bytes arrived at ${Math.round(bytes / seconds)} bytes/s over ${seconds.toFixed(1)} s, ` +
+            `below the minimum of ${min.bytesPerSecond} bytes/s while other messages wait for memory`,
+        ),
+      );
+      return;
+    }
+    // Looked at again a tenth of the grace period later (at least 100 ms), until it is complete.
+    this.#rateTimer = this.#clock.setTimer(Math.max(100, min.graceMs / 10), this.#checkRate);
+  };
+
   /** Give back the budget of the message being received, or stop waiting for it. */
   #releaseBudget(): void {
+    this.#rateTimer?.cancel();
+    this.#rateTimer = undefined;
     this.#cancelWait?.();
     this.#cancelWait = undefined;
     if (this.#reserved > 0) {

@@ -11,6 +11,7 @@ import type { AtpError } from '../../src/errors.js';
 import { FakeClock, systemClock } from '../../src/internal/clock.js';
 import type { Clock } from '../../src/internal/clock.js';
 import { Channel } from '../../src/protocol/channel.js';
+import type { MessageRate } from '../../src/protocol/channel.js';
 import { MessageBudget } from '../../src/protocol/message-budget.js';
 import { memoryPair } from '../../src/transport/memory.js';
 import type { Transport } from '../../src/transport/transport.js';
@@ -142,8 +143,20 @@ interface Server {
 }
 
 /** A coordinator-side channel that answers HELLO and PING, and keeps what it receives. */
-function server(t: Transport, budget: MessageBudget, maxMessageBytes: number, clock: Clock = systemClock): Server {
-  const ch = new Channel(t, { side: 'coordinator', clock, budget, maxMessageBytes });
+function server(
+  t: Transport,
+  budget: MessageBudget,
+  maxMessageBytes: number,
+  clock: Clock = systemClock,
+  minMessageRate?: MessageRate,
+): Server {
+  const ch = new Channel(t, {
+    side: 'coordinator',
+    clock,
+    budget,
+    maxMessageBytes,
+    ...(minMessageRate !== undefined ? { minMessageRate } : {}),
+  });
   const got: Message[] = [];
   let closed!: (e: AtpError | undefined) => void;
   const s: Server = { ch, got, closed: new Promise((r) => (closed = r)) };
@@ -158,9 +171,14 @@ function server(t: Transport, budget: MessageBudget, maxMessageBytes: number, cl
   return s;
 }
 
-async function connected(budget: MessageBudget, maxMessageBytes: number, clock?: Clock): Promise<{ peer: RawPeer; srv: Server }> {
+async function connected(
+  budget: MessageBudget,
+  maxMessageBytes: number,
+  clock?: Clock,
+  minMessageRate?: MessageRate,
+): Promise<{ peer: RawPeer; srv: Server }> {
   const [a, b] = memoryPair();
-  const srv = server(b, budget, maxMessageBytes, clock);
+  const srv = server(b, budget, maxMessageBytes, clock, minMessageRate);
   const peer = await rawPeer(a);
   return { peer, srv };
 }
@@ -334,5 +352,90 @@ void describe('a fragmented message that stops making progress (ATP-4.8-6)', () 
     await sendWithinWindow(B.peer, fragsB.slice(3));
     await settled();
     assert.ok(submitted(B.srv) !== undefined);
+  });
+});
+
+void describe('a fragmented message that crawls while others wait for memory (ATP-4.8-7)', () => {
+  // 16 KiB every 400 ms is 40 KiB/s: below a minimum of 64 KiB/s, and never a stall (ATP-4.8-6).
+  const rate: MessageRate = { bytesPerSecond: 64 * KiB, graceMs: 2000 };
+
+  void it('ends the connection of the slow message once its grace has passed, and the waiting message gets the memory', async () => {
+    const clock = new FakeClock();
+    const budget = new MessageBudget(1024 * KiB);
+    const A = await connected(budget, 1024 * KiB, clock, rate);
+    const B = await connected(budget, 1024 * KiB, clock, rate);
+    A.srv.ch.setIdleTimeout(1000);
+    B.srv.ch.setIdleTimeout(1000);
+    const fragsA = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
+    const fragsB = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
+    A.peer.send(fragsA[0]!);
+    await settled();
+    B.peer.send(fragsB[0]!);
+    await settled();
+    assert.equal(budget.waiting, 1, 'B waits for memory');
+    let i = 1;
+    // Within the grace period A is left alone, however slow.
+    for (; i <= 4; i++) {
+      clock.advance(400);
+      await sendWithinWindow(A.peer, [fragsA[i]!]);
+      B.peer.send(encodeFrame({ type: 'PING', stream: 0, nonce: i }));
+      await settled();
+    }
+    assert.equal(A.srv.ch.closed, false, 'within its grace period');
+    for (; i <= 8 && !A.srv.ch.closed; i++) {
+      clock.advance(400);
+      await sendWithinWindow(A.peer, [fragsA[i]!]);
+      B.peer.send(encodeFrame({ type: 'PING', stream: 0, nonce: i }));
+      await settled();
+    }
+    assert.equal(A.srv.ch.closed, true, 'A crawled while B waited');
+    const err = await A.srv.closed;
+    assert.equal(err?.code, 'ATP_ERR_IDLE_TIMEOUT');
+    assert.match(
+      err.message,
+      /arrived at \d+ bytes\/s over \d+\.\d s, below the minimum of 65536 bytes\/s while other messages wait for memory/,
+    );
+    // B has A's memory now, and its message goes through.
+    assert.equal(budget.waiting, 0);
+    await sendWithinWindow(B.peer, fragsB.slice(1));
+    await settled();
+    assert.equal(Buffer.compare(submitted(B.srv)!.payload, patterned(900 * KiB, 2)), 0);
+    assert.equal(B.srv.ch.closed, false);
+  });
+
+  void it('leaves a slow message alone while nobody waits, and one that keeps the rate', async () => {
+    const clock = new FakeClock();
+    const budget = new MessageBudget(2048 * KiB);
+    const slow = await connected(budget, 1024 * KiB, clock, rate);
+    const fast = await connected(budget, 1024 * KiB, clock, rate);
+    const fragsS = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
+    const fragsF = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
+    slow.peer.send(fragsS[0]!);
+    fast.peer.send(fragsF[0]!);
+    await settled();
+    assert.equal(budget.waiting, 0, 'both fit');
+    let nextF = 1;
+    const step = async (i: number): Promise<void> => {
+      clock.advance(400);
+      await sendWithinWindow(slow.peer, [fragsS[i]!]);
+      await sendWithinWindow(fast.peer, fragsF.slice(nextF, nextF + 2));
+      nextF += 2;
+      await settled();
+    };
+    // 40 KiB/s and 80 KiB/s for 6 s: nobody waits, so neither is ended.
+    for (let i = 1; i <= 15; i++) await step(i);
+    assert.equal(slow.srv.ch.closed, false, 'nobody waited for its memory');
+    // Now a third message waits: the slow one is ended, the one at 80 KiB/s is not.
+    const waiter = await connected(budget, 1024 * KiB, clock, rate);
+    waiter.peer.send(encodeFragments(submit(1, id(3), patterned(900 * KiB, 3)), 16 * KiB)[0]!);
+    await settled();
+    assert.equal(budget.waiting, 1);
+    for (let i = 16; i <= 20 && !slow.srv.ch.closed; i++) await step(i);
+    assert.equal(slow.srv.ch.closed, true);
+    assert.equal((await slow.srv.closed)?.code, 'ATP_ERR_IDLE_TIMEOUT');
+    assert.equal(fast.srv.ch.closed, false, 'it kept the rate');
+    await sendWithinWindow(fast.peer, fragsF.slice(nextF));
+    await settled();
+    assert.equal(Buffer.compare(submitted(fast.srv)!.payload, patterned(900 * KiB, 2)), 0);
   });
 });
