@@ -40,7 +40,8 @@ export const ERROR_CATALOG = {
   ATP_ERR_HANDSHAKE_TIMEOUT: { wire: 0x0007, summary: 'The preface or HELLO (or, at a client, WELCOME) did not arrive in time.' },
   ATP_ERR_IDLE_TIMEOUT: {
     wire: 0x0008,
-    summary: 'No complete frame arrived within the idle timeout, or a fragmented message stopped arriving for that long.',
+    summary:
+      'No complete frame arrived within the idle timeout, or a fragmented message stopped arriving for that long, or crawled below the minimum rate while other messages waited for memory (ATP-4.8-7).',
   },
   ATP_ERR_ENHANCE_YOUR_CALM: { wire: 0x0009, summary: 'The peer exceeded a rate budget (pings, errors, unknown frames).' },
   ATP_ERR_PARAM: { wire: 0x000a, summary: 'A HELLO or WELCOME parameter is invalid.' },
