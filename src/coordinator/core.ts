@@ -25,6 +25,8 @@ export interface Core {
   wake(tenant: string, kind: string): void;
   /** Grant leases to this session if it has credits. */
   dispatch(s: ServerSession): void;
+  /** Serve the dispatches asked for so far now, instead of in their microtask. */
+  dispatchNow(): void;
   /** Arm the artifact deadline timer. */
   armDeadline(tenant: string, id: string, deadlineAt: number): void;
   /** Re-arm a session's lease expiry check. */

@@ -111,6 +111,8 @@ export class SubmitBatcher {
         seen.add(key);
         core.wake(b.s.tenant, b.artifact.kind);
       }
+      // Granted before the answers below are made: the LEASEs leave ahead of the ACCEPTEDs.
+      core.dispatchNow();
     }
     submitted.then(
       (outcomes) => {

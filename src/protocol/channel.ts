@@ -328,12 +328,15 @@ export class Channel {
 
   /**
    * The one place that decides when queued frames are written (the flush passes at the end of this
-   * file): right after the current callback for a frame that starts or stops work on a worker (LEASE,
-   * REVOKE), at the end of this event-loop turn's I/O for the others, so that the answers caused by
-   * the reads of several connections leave in one write per connection.
+   * file): right after the current callback for a frame that starts or stops work (LEASE and REVOKE
+   * to a worker, SUBMIT and CANCEL from a producer), at the end of this event-loop turn's I/O for the
+   * others, so that the answers caused by the reads of several connections leave in one write per
+   * connection. A producer's submitMany() still leaves in one write: its SUBMITs are queued in one
+   * callback.
    */
   #scheduleFlush(msg: Message): void {
-    const urgent = msg.type === 'LEASE' || msg.type === 'REVOKE';
+    const t = msg.type;
+    const urgent = t === 'LEASE' || t === 'REVOKE' || t === 'SUBMIT' || t === 'CANCEL';
     if (this.#flushScheduled === FlushAt.NOW || (this.#flushScheduled === FlushAt.TURN_END && !urgent)) return;
     this.#flushScheduled = urgent ? FlushAt.NOW : FlushAt.TURN_END;
     scheduleFlush(this, urgent);
@@ -761,9 +764,9 @@ export class Channel {
 }
 
 /*
- * Two flush passes. Channels that carry a LEASE or a REVOKE are written right after the current
- * callback and its promise continuations (process.nextTick): a frame that starts or stops work on
- * a worker waits for nothing. The others are written once the I/O callbacks of this event-loop turn
+ * Two flush passes. Channels that carry a LEASE, REVOKE, SUBMIT or CANCEL are written right after
+ * the current callback and its promise continuations (process.nextTick): a frame that starts or
+ * stops work waits for nothing. The others are written once the I/O callbacks of this event-loop turn
  * have run (setImmediate): a coordinator that reads from many connections in one turn answers each
  * in one write, where writing after every callback cost about 1.9 writes per read under load
  * (1.3 this way). Either pass writes everything queued on a channel.
