@@ -328,20 +328,34 @@ Object.defineProperties(ArtifactRecord.prototype, {
 /**
  * A lease by id: held, or ended and still remembered (for the specific stale reason and for a late
  * result, ATP_SPEC §10.2, which only the session that held it may deliver). An ended lease stays in
- * the same map, marked, until ENDED_MEMORY later ends push it out: no second map to grow and shrink.
- * An ended lease lets go of its record (`rec` null), so that the memory of ended leases does not keep
- * forgotten artifacts alive (ATP_SPEC §3.11); `seq` tells its artifact from a later one of the same id.
+ * the same map, as an EndedEntry, until ENDED_MEMORY later ends push it out: no second map to grow
+ * and shrink. An ended entry does not hold the artifact's record, so that the memory of ended leases
+ * does not keep forgotten artifacts alive (ATP_SPEC §3.11); `seq` tells its artifact from a later one
+ * of the same id.
  */
-interface LeaseEntry {
+interface HeldEntry {
   readonly lease: LeaseRecord;
-  /** The artifact while the lease is held; null once it ended. */
-  rec: ArtifactRecord | null;
+  /** The artifact. */
+  readonly rec: ArtifactRecord;
   readonly seq: number;
-  ended: ErrorCode | null;
+  readonly ended: null;
 }
 
-/** A held lease: its entry, with its record. */
-type HeldEntry = LeaseEntry & { readonly rec: ArtifactRecord };
+/**
+ * An ended lease, as remembered: only what a later frame about it needs (the specific stale
+ * reason, and who may deliver a late result). It replaces the held entry, its lease record and
+ * the record's time, a third of the memory of each of the up to ENDED_MEMORY remembered leases.
+ */
+interface EndedEntry {
+  readonly artifactId: string;
+  readonly tenant: string;
+  readonly epoch: number;
+  readonly sessionId: string;
+  readonly seq: number;
+  readonly ended: ErrorCode;
+}
+
+type LeaseEntry = HeldEntry | EndedEntry;
 
 const TERMINAL: ReadonlySet<StateName> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED']);
 
@@ -556,8 +570,8 @@ export class MemoryStore implements Store {
   #current(ref: LeaseRef): HeldEntry | Stale {
     const e = this.#leases.get(ref.leaseId);
     if (e === undefined) return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: null };
-    if (e.ended !== null) return { kind: 'stale', code: e.ended, artifactId: e.lease.artifactId };
-    if (e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e as HeldEntry;
+    if (e.ended !== null) return { kind: 'stale', code: e.ended, artifactId: e.artifactId };
+    if (e.lease.epoch === ref.epoch && e.lease.sessionId === ref.sessionId) return e;
     return { kind: 'stale', code: 'ATP_ERR_STALE_LEASE', artifactId: e.lease.artifactId };
   }
 
@@ -568,9 +582,15 @@ export class MemoryStore implements Store {
       if (rec.leases.length === 0) rec.leases = null;
     }
     const e = this.#leases.get(lease.leaseId);
-    if (e === undefined || e.lease !== lease) return;
-    e.ended = code;
-    e.rec = null;
+    if (e === undefined || e.ended !== null || e.lease !== lease) return;
+    this.#leases.set(lease.leaseId, {
+      artifactId: lease.artifactId,
+      tenant: lease.tenant,
+      epoch: lease.epoch,
+      sessionId: lease.sessionId,
+      seq: e.seq,
+      ended: code,
+    });
     // Remember the last #endedMemory ended leases: the oldest one is forgotten as a new one ends.
     const ring = this.#endedRing;
     if (ring.length < this.#endedMemory) ring.push(lease.leaseId);
@@ -611,16 +631,17 @@ export class MemoryStore implements Store {
     const cur = this.#current(ref);
     if ('kind' in cur) {
       // ATP_SPEC §10.2: accept-if-unresolved takes a result from an expired lease.
-      const ended = this.#leases.get(ref.leaseId);
-      const rec = ended === undefined ? undefined : this.artifacts.get(keyOf(ended.lease.tenant, ended.lease.artifactId));
+      const e = this.#leases.get(ref.leaseId);
+      const ended = e === undefined || e.ended === null ? undefined : e;
+      const rec = ended === undefined ? undefined : this.artifacts.get(keyOf(ended.tenant, ended.artifactId));
       if (
         rec !== undefined &&
         ended !== undefined &&
         rec.seq === ended.seq &&
         rec.latePolicy === 1 &&
         ended.ended === 'ATP_ERR_LEASE_EXPIRED' &&
-        ended.lease.epoch === ref.epoch &&
-        ended.lease.sessionId === ref.sessionId &&
+        ended.epoch === ref.epoch &&
+        ended.sessionId === ref.sessionId &&
         !isTerminal(rec.state)
       ) {
         return this.commit(this.#accept(rec, result, now, 'superseded by a late result'), [rec]);
