@@ -8,17 +8,19 @@
  * deadline, no watch, no validation, no promise or handle per artifact.
  *
  * Roles (the `role` of the configuration): `relay` listens and answers `{ port }` when ready;
- * `worker` connects and offers `credits`; `producer` connects and answers `throughput`.
+ * `worker` connects and offers `credits`; `producer` connects and answers `throughput`. With
+ * `batch` (every role), the artifacts of one type queued together share a frame.
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { childConfig, emit, nowNs, serve } from '../lib/ipc.js';
 import { summarize } from '../lib/stats.js';
 
-type Role =
+type Role = { batch?: boolean } & (
   | { role: 'relay' }
   | { role: 'worker'; port: number; credits: number; mode?: 'noop' | 'stamp' | 'hold' }
-  | { role: 'producer'; port: number };
+  | { role: 'producer'; port: number }
+);
 
 const T_SUBMIT = 1;
 const T_ACCEPTED = 2;
@@ -32,33 +34,52 @@ const T_REVOKE = 9;
 const T_REVOKE_ACK = 10;
 const T_CANCEL_RESULT = 11;
 const ID_BYTES = 16;
-/** Length (u32) and type (u8) before the id. */
-const HEAD = 5;
+/** A frame: length (u32), type (u8), how many artifacts it carries (u32); then each: id, u16 length, body. */
+const HEAD = 9;
+const ITEM_HEAD = ID_BYTES + 2;
 
 /**
- * Frames queued for one socket, written once per event-loop turn; a LEASE right after the current
- * callback, as ATP's channels write a frame that starts work (process.nextTick).
+ * Frames queued for one socket, written once per event-loop turn; a LEASE or REVOKE right after
+ * the current callback, as ATP's channels write a frame that starts or stops work (process.nextTick).
+ * One artifact per frame, as in ATP; with `batch`, the artifacts of one type queued one after the
+ * other share a frame (a SUBMIT, LEASE, COMPLETE or RESULT of many).
  */
 class Out {
   #buf = Buffer.allocUnsafe(64 * 1024);
   #len = 0;
   #scheduled = false;
   #urgent = false;
-  constructor(readonly socket: net.Socket) {}
+  /** The frame still open for more artifacts (batch only): where it starts, its type, its count. */
+  #open = -1;
+  #openType = 0;
+  #openCount = 0;
+  constructor(
+    readonly socket: net.Socket,
+    readonly batch: boolean,
+  ) {}
 
   frame(type: number, src: Buffer, idAt: number, body: Buffer | undefined, bodyAt = 0, bodyLen = 0): void {
-    const size = HEAD + ID_BYTES + bodyLen;
+    const join = this.batch && this.#open >= 0 && this.#openType === type;
+    const size = (join ? 0 : HEAD) + ITEM_HEAD + bodyLen;
     if (this.#len + size > this.#buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + size));
       this.#buf.copy(bigger, 0, 0, this.#len);
       this.#buf = bigger;
     }
     const b = this.#buf;
-    b.writeUInt32BE(size - 4, this.#len);
-    b[this.#len + 4] = type;
-    src.copy(b, this.#len + HEAD, idAt, idAt + ID_BYTES);
-    if (body !== undefined && bodyLen > 0) body.copy(b, this.#len + HEAD + ID_BYTES, bodyAt, bodyAt + bodyLen);
-    this.#len += size;
+    if (!join) {
+      this.#close();
+      this.#open = this.#len;
+      this.#openType = type;
+      this.#openCount = 0;
+      b[this.#len + 4] = type;
+      this.#len += HEAD;
+    }
+    src.copy(b, this.#len, idAt, idAt + ID_BYTES);
+    b.writeUInt16BE(bodyLen, this.#len + ID_BYTES);
+    if (body !== undefined && bodyLen > 0) body.copy(b, this.#len + ITEM_HEAD, bodyAt, bodyAt + bodyLen);
+    this.#len += ITEM_HEAD + bodyLen;
+    this.#openCount++;
     if ((type === T_LEASE || type === T_REVOKE) && !this.#urgent) {
       this.#urgent = true;
       process.nextTick(this.#flush);
@@ -69,9 +90,18 @@ class Out {
     }
   }
 
+  /** Write the open frame's length and count. */
+  #close(): void {
+    if (this.#open < 0) return;
+    this.#buf.writeUInt32BE(this.#len - this.#open - 4, this.#open);
+    this.#buf.writeUInt32BE(this.#openCount, this.#open + 5);
+    this.#open = -1;
+  }
+
   readonly #flush = (): void => {
     this.#scheduled = this.#urgent = false;
     if (this.#len === 0) return;
+    this.#close();
     // The socket keeps what it is given until written: hand it this buffer and start a new one.
     this.socket.write(this.#buf.subarray(0, this.#len));
     this.#buf = Buffer.allocUnsafe(64 * 1024);
@@ -79,7 +109,7 @@ class Out {
   };
 }
 
-/** Split a byte stream into frames: onFrame(type, buffer, offset of the id, length of the body after the id). */
+/** Split a byte stream into frames, and each into artifacts: onFrame(type, buffer, offset of the id, length of its body). */
 function reader(socket: net.Socket, onFrame: (type: number, b: Buffer, at: number, bodyLen: number) => void): void {
   let rest: Buffer | undefined;
   socket.on('data', (chunk: Buffer) => {
@@ -89,7 +119,13 @@ function reader(socket: net.Socket, onFrame: (type: number, b: Buffer, at: numbe
     while (b.length - at >= 4) {
       const len = b.readUInt32BE(at);
       if (b.length - at - 4 < len) break;
-      onFrame(b[at + 4]!, b, at + HEAD, len - 1 - ID_BYTES);
+      const type = b[at + 4]!;
+      let item = at + HEAD;
+      for (let k = b.readUInt32BE(at + 5); k > 0; k--) {
+        const bodyLen = b.readUInt16BE(item + ID_BYTES);
+        onFrame(type, b, item, bodyLen);
+        item += ITEM_HEAD + bodyLen;
+      }
       at += 4 + len;
     }
     if (at < b.length) rest = b.subarray(at);
@@ -142,13 +178,13 @@ if (cfg.role === 'relay') {
   };
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
-    const out = new Out(socket);
+    const out = new Out(socket, cfg.batch === true);
     let worker: WorkerConn | undefined;
     reader(socket, (type, b, at, bodyLen) => {
       if (type === T_SUBMIT) {
         // Own copies: the read buffer is the socket's.
         const id = Buffer.from(b.subarray(at, at + ID_BYTES));
-        const payload = Buffer.from(b.subarray(at + ID_BYTES, at + ID_BYTES + bodyLen));
+        const payload = Buffer.from(b.subarray(at + ITEM_HEAD, at + ITEM_HEAD + bodyLen));
         const a: Art = { id, payload, producer: out, worker: undefined, canceller: undefined };
         arts.set(id.toString('latin1'), a);
         queue.push(a);
@@ -160,7 +196,7 @@ if (cfg.role === 'relay') {
         out.frame(T_ACK, b, at, undefined);
         if (a !== undefined) {
           arts.delete(key);
-          a.producer.frame(T_RESULT, b, at, b, at + ID_BYTES, bodyLen);
+          a.producer.frame(T_RESULT, b, at, b, at + ITEM_HEAD, bodyLen);
         }
         worker!.credits++;
         wantDispatch();
@@ -199,7 +235,7 @@ if (cfg.role === 'relay') {
     emit('ready', { pid: process.pid });
   });
   socket.setNoDelay(true);
-  const out = new Out(socket);
+  const out = new Out(socket, cfg.batch === true);
   const stamp = Buffer.alloc(8);
   reader(socket, (type, b, at) => {
     if (type === T_REVOKE) {
@@ -221,7 +257,7 @@ if (cfg.role === 'relay') {
     emit('ready', { pid: process.pid });
   });
   socket.setNoDelay(true);
-  const out = new Out(socket);
+  const out = new Out(socket, cfg.batch === true);
   /** Ids submitted whose result has not come: the producer's only per-artifact state. */
   const waiting = new Set<string>();
   let accepted = 0;
@@ -237,7 +273,7 @@ if (cfg.role === 'relay') {
     } else if (type === T_ACCEPTED) {
       if (--accepted === 0) onAccepted?.();
     } else if (type === T_RESULT) {
-      if (bodyLen === 8) started = b.readDoubleBE(at + ID_BYTES);
+      if (bodyLen === 8) started = b.readDoubleBE(at + ITEM_HEAD);
       if (waiting.delete(b.toString('latin1', at, at + ID_BYTES)) && ++completed === want) onDone?.();
     }
   });

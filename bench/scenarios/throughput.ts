@@ -115,19 +115,19 @@ export async function bullThroughput(b: Bench, mode: 'noop' | 'cpu1ms', n: numbe
  * same workers and credits, one producer submitting in the same awaited chunks) moving the same six
  * frames per artifact over loopback TCP, and nothing else (bench/procs/relay-floor.ts).
  */
-export async function relayFloor(b: Bench, n: number): Promise<ThroughputResult> {
+export async function relayFloor(b: Bench, n: number, batch = false): Promise<ThroughputResult> {
   const s = b.settings;
-  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
+  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay', batch });
   let workers: Proc[] = [];
   let driver: Proc | undefined;
   try {
     const port = relay.ready['port'] as number;
     workers = await Promise.all(
       Array.from({ length: s.workers }, (_, i) =>
-        Proc.start('relay-floor', `relay-floor-worker-${i}`, { role: 'worker', port, credits: s.concurrency }),
+        Proc.start('relay-floor', `relay-floor-worker-${i}`, { role: 'worker', port, credits: s.concurrency, batch }),
       ),
     );
-    driver = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
+    driver = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port, batch });
     const procs = { relay: [relay], workers, producer: [driver] };
     const c0 = cpuOf(procs);
     const r = await driver.request<Timed>('throughput', { n, chunk: s.chunk, nonce: randomBytes(6).toString('hex') }, 600_000);
@@ -159,12 +159,16 @@ export async function throughput(b: Bench): Promise<void> {
       console.log(`    ${fmt.int(results.bullmq.perSecond)}/s, cpu ${JSON.stringify(results.bullmq.cpu)}`);
     }
     let floor: ThroughputResult | undefined;
+    let batched: ThroughputResult | undefined;
     if (mode === 'noop') {
       console.log(`  ${label}: floor (the same frames, nothing else) ...`);
       floor = await relayFloor(b, n);
       console.log(`    ${fmt.int(floor.perSecond)}/s, cpu ${JSON.stringify(floor.cpu)}`);
+      console.log(`  ${label}: floor with many artifacts per frame ...`);
+      batched = await relayFloor(b, n, true);
+      console.log(`    ${fmt.int(batched.perSecond)}/s, cpu ${JSON.stringify(batched.cpu)}`);
     }
-    b.raw[`throughput_${mode}`] = { ...results, ...(floor === undefined ? {} : { floor }) };
+    b.raw[`throughput_${mode}`] = { ...results, ...(floor === undefined ? {} : { floor, batchedFloor: batched }) };
     const cell = (p: Peer) => (results[p] === undefined ? undefined : `${fmt.int(results[p].perSecond)} /s`);
     b.row({
       scenario: label,
@@ -203,6 +207,10 @@ export async function throughput(b: Bench): Promise<void> {
         bullmq: bull === undefined ? undefined : `20× = ${fmt.int(20 * bull)} /s`,
       });
       b.row({ scenario: label, metric: `${floorMetric}: CPU µs per artifact`, memory: cpuCell(floor) });
+      const batchedMetric =
+        'floor (no ATP) as above, the artifacts queued together sharing a frame (a SUBMIT, LEASE, COMPLETE, RESULT of many)';
+      b.row({ scenario: label, metric: `${batchedMetric}: artifacts/s`, memory: `${fmt.int(batched!.perSecond)} /s` });
+      b.row({ scenario: label, metric: `${batchedMetric}: CPU µs per artifact`, memory: cpuCell(batched) });
     }
     if (bull !== undefined) {
       for (const store of b.throughputStores) {
