@@ -6,9 +6,10 @@ import { MemoryStore } from '../store/memory-store.js';
 import { Limits } from '../wire/index.js';
 
 /** Default memory for fragmented messages being received at once, across connections: 1 GiB. */
+export const DEFAULT_MESSAGE_BUDGET_BYTES = 4 * Limits.DEFAULT_MAX_MESSAGE_BYTES;
+
 /** ATP-4.8-7: the least rate of a message that holds memory others wait for (512 kbit/s). */
 export const DEFAULT_MIN_MESSAGE_BYTES_PER_SECOND = 64 * 1024;
-export const DEFAULT_MESSAGE_BUDGET_BYTES = 4 * Limits.DEFAULT_MAX_MESSAGE_BYTES;
 
 /** Default retention of a terminal artifact (ATP_SPEC §3.11): 24 hours. */
 export const DEFAULT_RETAIN_MS = 24 * 3600 * 1000;

@@ -343,8 +343,9 @@ interface HeldEntry {
 
 /**
  * An ended lease, as remembered: only what a later frame about it needs (the specific stale
- * reason, and who may deliver a late result). It replaces the held entry, its lease record and
- * the record's time, a third of the memory of each of the up to ENDED_MEMORY remembered leases.
+ * reason, and who may deliver a late result). It replaces the held entry and its lease record
+ * (nine fields, one a double with a box of its own): a third of the memory of each of the up to
+ * ENDED_MEMORY remembered leases.
  */
 interface EndedEntry {
   readonly artifactId: string;
