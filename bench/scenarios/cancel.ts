@@ -14,6 +14,7 @@ import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, until, verdict, workerStats } from '../lib/context.js';
 import type { ChildEvent } from '../lib/ipc.js';
 import { Proc } from '../lib/proc.js';
+import { withRelayFloor } from '../lib/relay-floor.js';
 import { procCpuSeconds } from '../lib/redis.js';
 import { nowNs } from '../lib/ipc.js';
 import type { Summary } from '../lib/stats.js';
@@ -94,13 +95,8 @@ async function oneLeased(b: Bench, store: 'memory' | 'sqlite'): Promise<{ signal
  * its signal.
  */
 async function relayCancelOne(b: Bench): Promise<Summary> {
-  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
-  const port = relay.ready['port'] as number;
-  let worker: Proc | undefined;
-  let producer: Proc | undefined;
-  try {
-    worker = await Proc.start('relay-floor', 'relay-floor-worker', { role: 'worker', port, credits: 1, mode: 'hold' });
-    producer = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
+  return withRelayFloor({ workers: 1, credits: 1, mode: 'hold' }, async ({ workers, producer }) => {
+    const worker = workers[0]!;
     const signal: number[] = [];
     const warm = 20;
     for (let i = 0; i < warm + b.settings.cancelN; i++) {
@@ -114,10 +110,7 @@ async function relayCancelOne(b: Bench): Promise<Summary> {
       if (i >= warm) signal.push(((ab['t'] as number) - c.t0) / 1e3);
     }
     return summarize(signal);
-  } finally {
-    await stopProcs(producer, worker);
-    await stopProcs(relay);
-  }
+  });
 }
 
 /** N leased artifacts under one root, spread over the worker processes, then one subtree cancel. */

@@ -9,6 +9,7 @@ import type { Bench } from '../lib/context.js';
 import { fmt, stopProcs, verdict } from '../lib/context.js';
 import { nowNs } from '../lib/ipc.js';
 import { Proc } from '../lib/proc.js';
+import { withRelayFloor } from '../lib/relay-floor.js';
 import type { Summary } from '../lib/stats.js';
 import { summarize } from '../lib/stats.js';
 
@@ -51,21 +52,12 @@ async function floor(b: Bench): Promise<Summary> {
  * place, one worker) moving the same frames and nothing else (bench/procs/relay-floor.ts).
  */
 async function relayDispatch(b: Bench): Promise<Summary> {
-  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay' });
-  const port = relay.ready['port'] as number;
-  let worker: Proc | undefined;
-  let producer: Proc | undefined;
-  try {
-    worker = await Proc.start('relay-floor', 'relay-floor-worker', { role: 'worker', port, credits: 1, mode: 'stamp' });
-    producer = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port });
-    await clockCheck(b, worker, 50);
+  return withRelayFloor({ workers: 1, credits: 1, mode: 'stamp' }, async ({ workers, producer }) => {
+    await clockCheck(b, workers[0]!, 50);
     await clockCheck(b, producer, 50);
     const { dispatchN: n, dispatchWarm: warm } = b.settings;
-    return await producer.request<Summary>('dispatch', { n, warm, nonce: randomBytes(6).toString('hex') }, 300_000);
-  } finally {
-    await stopProcs(producer, worker);
-    await stopProcs(relay);
-  }
+    return producer.request<Summary>('dispatch', { n, warm, nonce: randomBytes(6).toString('hex') }, 300_000);
+  });
 }
 
 async function atpDispatch(b: Bench, store: 'memory' | 'sqlite'): Promise<DispatchResult> {

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Bench, Peer } from '../lib/context.js';
 import { fmt, stopProcs, verdict } from '../lib/context.js';
-import { Proc } from '../lib/proc.js';
+import type { Proc } from '../lib/proc.js';
+import { withRelayFloor } from '../lib/relay-floor.js';
 import { procCpuSeconds } from '../lib/redis.js';
 import type { StoreName } from '../lib/stores.js';
 
@@ -117,28 +118,15 @@ export async function bullThroughput(b: Bench, mode: 'noop' | 'cpu1ms', n: numbe
  */
 export async function relayFloor(b: Bench, n: number, batch = false): Promise<ThroughputResult> {
   const s = b.settings;
-  const relay = await Proc.start('relay-floor', 'relay-floor', { role: 'relay', batch });
-  let workers: Proc[] = [];
-  let driver: Proc | undefined;
-  try {
-    const port = relay.ready['port'] as number;
-    workers = await Promise.all(
-      Array.from({ length: s.workers }, (_, i) =>
-        Proc.start('relay-floor', `relay-floor-worker-${i}`, { role: 'worker', port, credits: s.concurrency, batch }),
-      ),
-    );
-    driver = await Proc.start('relay-floor', 'relay-floor-producer', { role: 'producer', port, batch });
-    const procs = { relay: [relay], workers, producer: [driver] };
+  return withRelayFloor({ workers: s.workers, credits: s.concurrency, batch }, async ({ relay, workers, producer }) => {
+    const procs = { relay: [relay], workers, producer: [producer] };
     const c0 = cpuOf(procs);
-    const r = await driver.request<Timed>('throughput', { n, chunk: s.chunk, nonce: randomBytes(6).toString('hex') }, 600_000);
+    const r = await producer.request<Timed>('throughput', { n, chunk: s.chunk, nonce: randomBytes(6).toString('hex') }, 600_000);
     const cpu = delta(c0, cpuOf(procs));
     const seconds = (r.t1 - r.t0) / 1e9;
     b.expect('throughput floor', r.completed === n, `${r.completed} of ${n} artifacts completed`);
     return { peer: 'memory', n, completed: r.completed, seconds, perSecond: n / seconds, submitSeconds: (r.tSubmitted - r.t0) / 1e9, cpu };
-  } finally {
-    await stopProcs(driver, workers);
-    await stopProcs(relay);
-  }
+  });
 }
 
 /** Both throughput scenarios for every peer, with their rows. */
