@@ -185,6 +185,27 @@ async function connected(
 
 const submitted = (s: Server): MessageOf<'SUBMIT'> | undefined => s.got.find((m): m is MessageOf<'SUBMIT'> => m.type === 'SUBMIT');
 
+/**
+ * Two connections sharing a budget that fits one 900 KiB message, each with a 1 s idle timeout: A
+ * has started its SUBMIT (16 KiB fragments) and holds the memory, B has started its own and waits.
+ */
+async function oneWaitsForAnother(rate?: MessageRate) {
+  const clock = new FakeClock();
+  const budget = new MessageBudget(1024 * KiB);
+  const A = await connected(budget, 1024 * KiB, clock, rate);
+  const B = await connected(budget, 1024 * KiB, clock, rate);
+  A.srv.ch.setIdleTimeout(1000);
+  B.srv.ch.setIdleTimeout(1000);
+  const fragsA = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
+  const fragsB = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
+  A.peer.send(fragsA[0]!);
+  await settled();
+  B.peer.send(fragsB[0]!);
+  await settled();
+  assert.equal(budget.waiting, 1, 'B waits for memory');
+  return { clock, budget, A, B, fragsA, fragsB };
+}
+
 void describe('Channels sharing a message budget (ATP-4.5-10)', () => {
   void it('a message that does not fit waits with its window closed, control frames still answered, and goes on when memory frees', async () => {
     const budget = new MessageBudget(1024 * KiB);
@@ -317,19 +338,7 @@ void describe('a fragmented message that stops making progress (ATP-4.8-6)', () 
   });
 
   void it('leaves alone a message that keeps arriving, and one that waits for memory', async () => {
-    const clock = new FakeClock();
-    const budget = new MessageBudget(1024 * KiB);
-    const A = await connected(budget, 1024 * KiB, clock);
-    const B = await connected(budget, 1024 * KiB, clock);
-    A.srv.ch.setIdleTimeout(1000);
-    B.srv.ch.setIdleTimeout(1000);
-    const fragsA = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
-    const fragsB = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
-    A.peer.send(fragsA[0]!);
-    await settled();
-    B.peer.send(fragsB[0]!);
-    await settled();
-    assert.equal(budget.waiting, 1, 'B waits for memory');
+    const { clock, A, B, fragsA, fragsB } = await oneWaitsForAnother();
     // A goes on slowly, a fragment every 400 ms; B only PINGs: 4 s in all.
     for (let i = 1; i <= 10; i++) {
       clock.advance(400);
@@ -360,19 +369,7 @@ void describe('a fragmented message that crawls while others wait for memory (AT
   const rate: MessageRate = { bytesPerSecond: 64 * KiB, graceMs: 2000 };
 
   void it('ends the connection of the slow message once its grace has passed, and the waiting message gets the memory', async () => {
-    const clock = new FakeClock();
-    const budget = new MessageBudget(1024 * KiB);
-    const A = await connected(budget, 1024 * KiB, clock, rate);
-    const B = await connected(budget, 1024 * KiB, clock, rate);
-    A.srv.ch.setIdleTimeout(1000);
-    B.srv.ch.setIdleTimeout(1000);
-    const fragsA = encodeFragments(submit(1, id(1), patterned(900 * KiB, 1)), 16 * KiB);
-    const fragsB = encodeFragments(submit(1, id(2), patterned(900 * KiB, 2)), 16 * KiB);
-    A.peer.send(fragsA[0]!);
-    await settled();
-    B.peer.send(fragsB[0]!);
-    await settled();
-    assert.equal(budget.waiting, 1, 'B waits for memory');
+    const { clock, budget, A, B, fragsA, fragsB } = await oneWaitsForAnother(rate);
     let i = 1;
     // Within the grace period A is left alone, however slow.
     for (; i <= 4; i++) {
